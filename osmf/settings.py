@@ -1,0 +1,144 @@
+"""The one module that owns settings.
+
+Precedence (lowest to highest): built-in defaults < TOML file < environment variables.
+
+* The TOML file is ``$OSMF_CONFIG`` if set, else ``$OSMF_HOME/osmf.toml`` if it exists. Its keys
+  live under an ``[osmf]`` table and use the field names below.
+* Every field can be set from the environment as ``OSMF_<FIELD>`` (upper case), e.g.
+  ``OSMF_LAKE_BACKEND=delta-spark``, ``OSMF_SPARK_MASTER=spark://host:7077``.
+
+All local state lives under ``home`` (default ``./.osmf``, env ``OSMF_HOME``), in the layout of
+DESIGN.md section 4b. Nothing is written outside it by default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BACKENDS = ("delta-rs", "delta-spark")
+
+
+class SettingsError(ValueError):
+    """A setting is wrong; the message names the key and the source it came from."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path = Path(".osmf")
+    lake_backend: str = "delta-rs"
+    spark_master: str = "local[2]"
+    spark_driver_memory: str = "2g"
+    spark_shuffle_partitions: int = 4
+    mlflow_tracking_uri: str = ""  # empty: sqlite:///$home/mlflow.db
+    run_id: str = ""  # empty: derived per job run (see osmf.runinfo)
+    log_level: str = "INFO"
+    extra: dict = field(default_factory=dict, compare=False, repr=False)
+
+    # --- the local state layout (DESIGN.md 4b) -------------------------------------------------
+    @property
+    def lake_root(self) -> Path:
+        return self.home / "lake"
+
+    @property
+    def landing_root(self) -> Path:
+        return self.home / "landing"
+
+    @property
+    def truth_root(self) -> Path:
+        return self.home / "truth"
+
+    @property
+    def world_root(self) -> Path:
+        """Dimension files written by the world generator (product images, masks, dims)."""
+        return self.home / "world"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.home / "airflow"
+
+    @property
+    def mlflow_uri(self) -> str:
+        return self.mlflow_tracking_uri or f"sqlite:///{(self.home / 'mlflow.db').resolve()}"
+
+    @property
+    def mlflow_artifacts(self) -> Path:
+        return self.home / "mlartifacts"
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "extra"}
+
+
+def _coerce(name: str, value, source: str):
+    f = _FIELDS[name]
+    try:
+        if f.type in ("Path", Path):
+            return Path(str(value)).expanduser()
+        if f.type in ("int", int):
+            if isinstance(value, bool):
+                raise ValueError
+            return int(value)
+        if f.type in ("str", str):
+            if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+                raise ValueError
+            return str(value)
+    except (TypeError, ValueError):
+        raise SettingsError(
+            f"setting '{name}' from {source} has an invalid value {value!r} (expected {f.type})"
+        ) from None
+    return value
+
+
+def load_settings(env: dict | None = None) -> Settings:
+    """Build settings from defaults, the optional TOML file and ``OSMF_*`` environment variables."""
+    env = dict(os.environ if env is None else env)
+    values: dict = {}
+    home = Path(env.get("OSMF_HOME", ".osmf")).expanduser()
+    cfg_file = env.get("OSMF_CONFIG") or (str(home / "osmf.toml") if (home / "osmf.toml").exists() else "")
+    if cfg_file:
+        path = Path(cfg_file)
+        if not path.exists():
+            raise SettingsError(f"OSMF_CONFIG points to {path}, which does not exist")
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"{path} is not valid TOML: {exc}") from None
+        section = data.get("osmf", {})
+        for key, value in section.items():
+            if key not in _FIELDS:
+                raise SettingsError(
+                    f"unknown setting '{key}' in [osmf] of {path}; known: {', '.join(sorted(_FIELDS))}"
+                )
+            values[key] = _coerce(key, value, str(path))
+    for name in _FIELDS:
+        var = f"OSMF_{name.upper()}"
+        if var in env and env[var] != "":
+            values[name] = _coerce(name, env[var], f"environment variable {var}")
+    settings = Settings(**values)
+    if settings.lake_backend not in BACKENDS:
+        raise SettingsError(
+            f"setting 'lake_backend' is {settings.lake_backend!r}; choose one of {', '.join(BACKENDS)}"
+        )
+    return settings
+
+
+def offline_env() -> dict[str, str]:
+    """Variables every process of ours sets: no model hub, Spark bound to loopback."""
+    import sys
+
+    return {
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "PYSPARK_PYTHON": sys.executable,
+        "PYSPARK_DRIVER_PYTHON": sys.executable,
+    }
+
+
+def apply_offline_env() -> None:
+    for key, value in offline_env().items():
+        os.environ.setdefault(key, value)

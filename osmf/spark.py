@@ -1,0 +1,51 @@
+"""One SparkSession per process, configured from settings; registers the ``osmf_delta`` source."""
+
+from __future__ import annotations
+
+from osmf.settings import Settings, apply_offline_env, load_settings
+
+_SESSION = None
+
+
+def get_spark(settings: Settings | None = None):
+    """The process's SparkSession (created on first use). Local by default; ``spark_master`` can
+    point at a cluster whose executors have the ``osmf`` package installed."""
+    global _SESSION
+    if _SESSION is not None and _SESSION._jsc is not None:
+        return _SESSION
+    settings = settings or load_settings()
+    apply_offline_env()
+    from pyspark.sql import SparkSession
+
+    tmp = (settings.home / "spark-tmp").resolve()
+    tmp.mkdir(parents=True, exist_ok=True)
+    b = (SparkSession.builder.master(settings.spark_master).appName("osmf")
+         .config("spark.driver.memory", settings.spark_driver_memory)
+         .config("spark.sql.shuffle.partitions", str(settings.spark_shuffle_partitions))
+         .config("spark.default.parallelism", str(settings.spark_shuffle_partitions))
+         .config("spark.sql.session.timeZone", "UTC")
+         .config("spark.ui.enabled", "false")
+         .config("spark.ui.showConsoleProgress", "false")
+         .config("spark.driver.host", "127.0.0.1")
+         .config("spark.driver.bindAddress", "127.0.0.1")
+         .config("spark.local.dir", str(tmp))
+         .config("spark.sql.warehouse.dir", str((settings.home / "spark-warehouse").resolve()))
+         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+         .config("spark.python.worker.reuse", "true"))
+    if settings.lake_backend == "delta-spark":
+        b = (b.config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
+             .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog"))
+    spark = b.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    from osmf.lake import DeltaRsDataSource
+
+    spark.dataSource.register(DeltaRsDataSource)
+    _SESSION = spark
+    return spark
+
+
+def stop_spark() -> None:
+    global _SESSION
+    if _SESSION is not None:
+        _SESSION.stop()
+        _SESSION = None

@@ -1,0 +1,74 @@
+"""The one list of lake tables: name, Arrow schema, partition column, key and description.
+
+These are the contracts between stages (DESIGN.md section 4). Tables live at
+``$OSMF_HOME/lake/<name>``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+TS = pa.timestamp("us", tz="UTC")
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    schema: pa.Schema
+    partition_by: str | None
+    key: tuple[str, ...]
+    description: str
+    made_by: str  # the command that creates it, for "missing table" messages
+
+
+TABLES: dict[str, TableSpec] = {}
+
+
+def _t(name, fields, partition_by, key, description, made_by):
+    TABLES[name] = TableSpec(name, pa.schema(fields), partition_by, tuple(key), description, made_by)
+
+
+_t("impressions", [
+    ("event_id", pa.string()), ("event_ts", TS), ("event_date", pa.date32()),
+    ("user_id", pa.string()), ("product_id", pa.string()), ("creative_id", pa.string()),
+    ("clicked", pa.int32()), ("source_file", pa.string()),
+], "event_date", ["event_id"],
+   "Impression/click events, deduplicated on event_id by MERGE.", "osmf ingest --date D")
+_t("quarantine", [
+    ("event_date", pa.date32()), ("source_file", pa.string()), ("line_number", pa.int64()),
+    ("raw_line", pa.string()), ("reason", pa.string()), ("detail", pa.string()), ("run_id", pa.string()),
+], "event_date", ["source_file", "line_number"],
+   "Landing lines that could not be accepted, with the raw line, source file and reason.",
+   "osmf ingest --date D")
+_t("ingest_audit", [
+    ("event_date", pa.date32()), ("source_file", pa.string()), ("lines_read", pa.int64()),
+    ("accepted", pa.int64()), ("duplicates", pa.int64()), ("quarantined", pa.int64()),
+    ("run_id", pa.string()),
+], "event_date", ["source_file"],
+   "Per landing file: lines read = accepted + duplicates skipped + quarantined.", "osmf ingest --date D")
+_t("users", [
+    ("user_id", pa.string()), ("age", pa.int32()), ("gender", pa.string()), ("city_tier", pa.int32()),
+    ("income_level", pa.int32()), ("activity", pa.string()), ("device", pa.string()),
+    ("tenure_days", pa.int32()),
+], None, ["user_id"], "User attributes (demographic and behavioural).", "osmf ingest --date D")
+_t("products", [
+    ("product_id", pa.string()), ("title", pa.string()), ("category", pa.string()),
+    ("price", pa.float64()), ("image_uri", pa.string()), ("mask_uri", pa.string()),
+], None, ["product_id"],
+   "Products with image and foreground mask (255 = product); URIs are relative to OSMF_HOME.",
+   "osmf ingest --date D")
+_t("creatives", [
+    ("creative_id", pa.string()), ("product_id", pa.string()), ("style", pa.string()),
+    ("background_prompt", pa.string()), ("image_uri", pa.string()), ("source", pa.string()),
+], None, ["creative_id"],
+   "Creatives: a product image on a background, and the background prompt that produced it.",
+   "osmf ingest --date D")
+
+
+def spec(name: str) -> TableSpec:
+    try:
+        return TABLES[name]
+    except KeyError:
+        raise KeyError(f"unknown table {name!r}; known tables: {', '.join(sorted(TABLES))}") from None
