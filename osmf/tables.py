@@ -33,19 +33,18 @@ def _t(name, fields, partition_by, key, description, made_by):
 _t("impressions", [
     ("event_id", pa.string()), ("event_ts", TS), ("event_date", pa.date32()),
     ("user_id", pa.string()), ("product_id", pa.string()), ("creative_id", pa.string()),
-    ("clicked", pa.int32()), ("source_file", pa.string()),
+    ("clicked", pa.int32()), ("source_file", pa.string()), ("source_line", pa.int64()),
 ], "event_date", ["event_id"],
    "Impression/click events, deduplicated on event_id by MERGE.", "osmf ingest --date D")
 _t("quarantine", [
     ("event_date", pa.date32()), ("source_file", pa.string()), ("line_number", pa.int64()),
-    ("raw_line", pa.string()), ("reason", pa.string()), ("detail", pa.string()), ("run_id", pa.string()),
+    ("raw_line", pa.string()), ("reason", pa.string()), ("detail", pa.string()),
 ], "event_date", ["source_file", "line_number"],
    "Landing lines that could not be accepted, with the raw line, source file and reason.",
    "osmf ingest --date D")
 _t("ingest_audit", [
     ("event_date", pa.date32()), ("source_file", pa.string()), ("lines_read", pa.int64()),
     ("accepted", pa.int64()), ("duplicates", pa.int64()), ("quarantined", pa.int64()),
-    ("run_id", pa.string()),
 ], "event_date", ["source_file"],
    "Per landing file: lines read = accepted + duplicates skipped + quarantined.", "osmf ingest --date D")
 _t("users", [

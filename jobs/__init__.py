@@ -1,0 +1,1 @@
+"""Spark jobs. Each is runnable as ``python -m jobs.<name> --run-date YYYY-MM-DD``."""

@@ -1,0 +1,53 @@
+"""Shared command-line plumbing for jobs: --run-date parsing, logging, one clear error line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Callable
+
+from osmf.runinfo import parse_run_date
+from osmf.settings import SettingsError, apply_offline_env, load_settings
+
+log = logging.getLogger("osmf")
+
+
+def setup_logging(level: str = "INFO") -> None:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                            datefmt="%H:%M:%S", stream=sys.stderr)
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+
+
+def job_parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--run-date", required=True, type=_date_arg, help="the date to process, YYYY-MM-DD")
+    p.add_argument("--run-id", default=None, help="run id recorded in commit metadata (default: derived)")
+    return p
+
+
+def _date_arg(value: str) -> str:
+    try:
+        return parse_run_date(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def run_main(parser: argparse.ArgumentParser, fn: Callable, argv=None) -> int:
+    """Parse, run ``fn(args, settings)``; known errors become one readable line and exit 1."""
+    args = parser.parse_args(argv)
+    apply_offline_env()
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level)
+    from osmf.lake import TableNotFound
+
+    try:
+        return int(fn(args, settings) or 0)
+    except (TableNotFound, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
