@@ -17,7 +17,8 @@ def setup_logging(level: str = "INFO") -> None:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                             datefmt="%H:%M:%S", stream=sys.stderr)
-    logging.getLogger("py4j").setLevel(logging.WARNING)
+    for noisy in ("py4j", "great_expectations", "alembic", "mlflow"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def job_parser(description: str) -> argparse.ArgumentParser:

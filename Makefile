@@ -1,0 +1,40 @@
+# The two commands of the README:  `make demo`  and  `make test`  (CI runs `make test` via .ci/run).
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export SPARK_LOCAL_IP := 127.0.0.1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: setup demo test bench clean help
+
+help:
+	@echo "make demo   - set up .venv and run the main job (small world -> lake, validated, summarised)"
+	@echo "make test   - set up .venv and run the test suite"
+	@echo "make bench  - ingest benchmark (5M events; prints events/s and the ratio to raw pyarrow)"
+	@echo "make clean  - remove .osmf (local state) and caches, keep .venv"
+
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (Python 3.11 is required; set PYTHON=...)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# torch first, pinned to the CPU wheel, so no other package can pull a CUDA build
+	$(BIN)/pip install -q "torch==2.13.0"
+	$(BIN)/pip install -q -c constraints.txt -e ".[test,text]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	PYSPARK_PYTHON=$(abspath $(BIN)/python) $(BIN)/osmf demo
+
+test: $(STAMP)
+	PYSPARK_PYTHON=$(abspath $(BIN)/python) $(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	PYSPARK_PYTHON=$(abspath $(BIN)/python) $(BIN)/python bench/bench_ingest.py
+
+clean:
+	rm -rf .osmf .pytest_cache bench/out

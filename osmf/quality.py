@@ -1,0 +1,148 @@
+"""Quality gates: Great Expectations 1.x suites (``expectations/<table>.json``) run with an
+ephemeral context on exactly one partition of a table (or the whole table for dimensions).
+
+Suites are reviewed JSON. Values that depend on the run (the date window, the known ids of the
+dimensions, the allowed quarantine reasons) are GX suite parameters (``{"$PARAMETER": name}``)
+filled in by :func:`suite_parameters`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from osmf.lake import Lake
+from osmf.tables import spec
+
+log = logging.getLogger("osmf.quality")
+EXPECTATIONS_DIR = Path(os.environ.get("OSMF_EXPECTATIONS_DIR", Path(__file__).resolve().parent.parent / "expectations"))
+
+
+@dataclass
+class ExpectationOutcome:
+    expectation: str
+    column: str | None
+    success: bool
+    observed: object
+    unexpected_count: int | None
+    sample: list
+
+
+@dataclass
+class ValidationReport:
+    table: str
+    partition: str | None
+    rows: int
+    success: bool
+    outcomes: list[ExpectationOutcome]
+
+    def summary(self) -> str:
+        where = f"{self.table} [{spec(self.table).partition_by}={self.partition}]" if self.partition else self.table
+        lines = [f"{'PASSED' if self.success else 'FAILED'}: {where}, {self.rows} rows, "
+                 f"{sum(o.success for o in self.outcomes)}/{len(self.outcomes)} expectations met"]
+        for o in self.outcomes:
+            if not o.success:
+                detail = f"unexpected={o.unexpected_count} sample={o.sample[:5]}" if o.unexpected_count is not None \
+                    else f"observed={o.observed}"
+                lines.append(f"  FAIL {o.expectation}({o.column or ''}): {detail}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        return {"table": self.table, "partition": self.partition, "rows": self.rows, "success": self.success,
+                "outcomes": [o.__dict__ for o in self.outcomes]}
+
+
+def suite_path(table: str) -> Path:
+    path = EXPECTATIONS_DIR / f"{table}.json"
+    if not path.exists():
+        raise FileNotFoundError(f"no expectation suite for table {table!r}: {path} is missing")
+    return path
+
+
+def suite_parameters(lake: Lake, table: str, run_date: str | None) -> dict:
+    params: dict = {}
+    if run_date:
+        day = pd.Timestamp(run_date, tz="UTC")
+        params.update(day_start=day, day_end=day + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1),
+                      run_date_set=[dt.date.fromisoformat(run_date)])
+    text = suite_path(table).read_text()
+    for dim, key in (("users", "user_id"), ("products", "product_id"), ("creatives", "creative_id")):
+        pname = f"known_{key}s"
+        if pname in text:
+            params[pname] = lake.read_arrow(dim, columns=[key]).column(key).to_pylist()
+    if "quarantine_reasons" in text:
+        from jobs.ingest_events import REASONS
+
+        params["quarantine_reasons"] = sorted(REASONS)
+    return params
+
+
+def validate_frame(table: str, df: pd.DataFrame, params: dict, partition: str | None = None,
+                   scratch: Path | None = None) -> ValidationReport:
+    """Run the table's suite on a DataFrame with an ephemeral GX context. GX's ephemeral docs
+    site goes to ``scratch`` (default ``$OSMF_HOME/tmp``) rather than the system temp dir."""
+    import tempfile
+
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    scratch = Path(scratch or Path(os.environ.get("OSMF_HOME", ".osmf")) / "tmp")
+    scratch.mkdir(parents=True, exist_ok=True)
+    old, tempfile.tempdir = tempfile.tempdir, str(scratch)
+    try:
+        return _validate_frame(table, df, params, partition)
+    finally:
+        tempfile.tempdir = old
+
+
+def _validate_frame(table: str, df: pd.DataFrame, params: dict, partition: str | None) -> ValidationReport:
+    import great_expectations as gx
+    from great_expectations.core.expectation_suite import ExpectationSuite
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    raw = json.loads(suite_path(table).read_text())
+    ctx = gx.get_context(mode="ephemeral")
+    try:
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+    except Exception:  # progress bars are cosmetic
+        pass
+    batch_def = (ctx.data_sources.add_pandas("osmf").add_dataframe_asset(table)
+                 .add_batch_definition_whole_dataframe("partition"))
+    suite = ctx.suites.add(ExpectationSuite(
+        name=raw["name"], meta=raw.get("meta", {}),
+        expectations=[ExpectationConfiguration(type=e["type"], kwargs=e["kwargs"], meta=e.get("meta", {}))
+                      for e in raw["expectations"]]))
+    vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=f"{table}-check", data=batch_def, suite=suite))
+    result = vd.run(batch_parameters={"dataframe": df}, expectation_parameters=params)
+    outcomes = []
+    for r in result.results:
+        res = r.result or {}
+        outcomes.append(ExpectationOutcome(
+            r.expectation_config.type, r.expectation_config.kwargs.get("column"), bool(r.success),
+            _jsonable(res.get("observed_value")), res.get("unexpected_count"),
+            [_jsonable(v) for v in (res.get("partial_unexpected_list") or [])[:10]]))
+    return ValidationReport(table, partition, len(df), bool(result.success), outcomes)
+
+
+def _jsonable(v):
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    return str(v)
+
+
+def validate_table(lake: Lake, table: str, run_date: str | None) -> ValidationReport:
+    """Validate exactly one partition (``run_date``) of a partitioned table, or a whole dimension."""
+    s = spec(table)
+    partition = run_date if s.partition_by else None
+    if s.partition_by and not run_date:
+        raise ValueError(f"table {table!r} is partitioned by {s.partition_by}: give --run-date")
+    df = lake.read_pandas(table, partition=partition)
+    return validate_frame(table, df, suite_parameters(lake, table, run_date), partition,
+                          scratch=lake.settings.home / "tmp")
