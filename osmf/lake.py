@@ -132,8 +132,14 @@ class Lake:
             col = spec(name).partition_by
             if col is None:
                 raise ValueError(f"table {name!r} is not partitioned")
-            parts = [(col, "=", _partition_string(partition))]
-        return dt.to_pyarrow_table(partitions=parts, columns=columns)
+            ftype = spec(name).schema.field(col).type
+            value = _partition_string(partition)
+            if pa.types.is_date32(ftype):
+                import datetime as _dt
+
+                value = _dt.date.fromisoformat(value)
+            parts = [(col, "=", value)]
+        return dt.to_pyarrow_table(filters=parts, columns=columns)
 
     def read_pandas(self, name: str, **kw):
         return self.read_arrow(name, **kw).to_pandas()
@@ -364,6 +370,9 @@ class _DeltaRsArrowWriter(DataSourceArrowWriter):
         self.overwrite = overwrite
         self.run_id, self.job = lower.get("runid"), lower.get("job")
         self.arrow_schema = to_arrow_schema(schema, timezone="UTC")
+        # every file of this write carries the write id, so abort() can sweep files of tasks whose
+        # commit message never reached the driver (killed, or finished after the job failed)
+        self.write_id = uuid.uuid4().hex[:16]
 
     def write(self, iterator: Iterator[pa.RecordBatch]) -> _Written:
         from pyspark import TaskContext
@@ -386,7 +395,7 @@ class _DeltaRsArrowWriter(DataSourceArrowWriter):
                 for value, part in groups:
                     if value not in writers:
                         sub = f"{self.partition_by}={value}/" if self.partition_by else ""
-                        rel = f"{sub}part-{task}-{uuid.uuid4().hex}.zstd.parquet"
+                        rel = f"{sub}part-{self.write_id}-{task}-{uuid.uuid4().hex[:8]}.zstd.parquet"
                         full = os.path.join(self.path, rel)
                         os.makedirs(os.path.dirname(full), exist_ok=True)
                         writers[value] = (pq.ParquetWriter(full, data_schema, compression="zstd"), rel, [0])
@@ -437,9 +446,19 @@ class _DeltaRsArrowWriter(DataSourceArrowWriter):
 
     def abort(self, messages: list[_Written]) -> None:
         for m in messages:
-            if m is None:
-                continue
-            for f in m.files:
+            for f in (m.files if m is not None else []):
                 full = os.path.join(self.path, f["path"])
                 if os.path.exists(full):
                     os.remove(full)
+        self._sweep()
+        time.sleep(1.0)  # a task cancelled by the failure may still be closing its file
+        self._sweep()
+
+    def _sweep(self) -> None:
+        marker = f"part-{self.write_id}-"
+        for root, _, files in os.walk(self.path):
+            if "_delta_log" in root:
+                continue
+            for name in files:
+                if name.startswith(marker):
+                    os.remove(os.path.join(root, name))

@@ -1,0 +1,65 @@
+"""Shared fixtures: one tiny world and ONE Spark session for the whole test run."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+for _k, _v in {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+               "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable,
+               "PYSPARK_DRIVER_PYTHON": sys.executable, "GX_ANALYTICS_ENABLED": "false"}.items():
+    os.environ.setdefault(_k, _v)
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def world_home(tmp_path_factory):
+    """A tiny world (landing + dimensions + truth) under its own OSMF_HOME."""
+    from osmf.world import WorldConfig, generate_world
+
+    home = tmp_path_factory.mktemp("osmf_home")
+    generate_world(WorldConfig.preset("tiny"), home)
+    return home
+
+
+@pytest.fixture(scope="session")
+def settings(world_home):
+    from osmf.settings import load_settings
+
+    os.environ["OSMF_HOME"] = str(world_home)
+    return load_settings({"OSMF_HOME": str(world_home)})
+
+
+@pytest.fixture(scope="session")
+def spark(settings):
+    from osmf.spark import get_spark, stop_spark
+
+    s = get_spark(settings)
+    yield s
+    stop_spark()
+
+
+@pytest.fixture(scope="session")
+def lake(settings):
+    from osmf.lake import Lake
+
+    return Lake(settings)
+
+
+@pytest.fixture(scope="session")
+def ingested(settings, spark, lake):
+    """Both days of the tiny world ingested once; returns {date: IngestResult}."""
+    from jobs import ingest_events
+    from osmf.world import read_manifest
+
+    dates = read_manifest(settings.home)["dates"]
+    return {d: ingest_events.run(d, settings, run_id=f"test-{d}", spark=spark, lake=lake) for d in dates}
+
+
+@pytest.fixture()
+def scratch_settings(tmp_path):
+    """Settings over an empty, private OSMF_HOME (for tests that write their own tables)."""
+    from osmf.settings import load_settings
+
+    return load_settings({"OSMF_HOME": str(tmp_path)})

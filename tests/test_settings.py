@@ -1,0 +1,38 @@
+from pathlib import Path
+
+import pytest
+
+from osmf.settings import SettingsError, load_settings
+
+
+def test_defaults_follow_the_local_state_layout():
+    s = load_settings({})
+    assert s.home == Path(".osmf")
+    assert s.lake_root == Path(".osmf/lake")
+    assert s.landing_root == Path(".osmf/landing")
+    assert s.truth_root == Path(".osmf/truth")
+    assert s.airflow_home == Path(".osmf/airflow")
+    assert s.mlflow_uri == f"sqlite:///{Path('.osmf/mlflow.db').resolve()}"
+    assert s.lake_backend == "delta-rs"
+
+
+def test_env_overrides_toml_overrides_defaults(tmp_path):
+    cfg = tmp_path / "osmf.toml"
+    cfg.write_text('[osmf]\nspark_master = "local[1]"\nspark_shuffle_partitions = 3\n')
+    s = load_settings({"OSMF_HOME": str(tmp_path)})
+    assert (s.spark_master, s.spark_shuffle_partitions) == ("local[1]", 3)
+    s = load_settings({"OSMF_HOME": str(tmp_path), "OSMF_SPARK_SHUFFLE_PARTITIONS": "7"})
+    assert s.spark_shuffle_partitions == 7
+
+
+def test_bad_settings_name_the_key(tmp_path):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text('[osmf]\nspark_mastr = "local[1]"\n')
+    with pytest.raises(SettingsError, match="spark_mastr"):
+        load_settings({"OSMF_CONFIG": str(cfg)})
+    with pytest.raises(SettingsError, match="OSMF_SPARK_SHUFFLE_PARTITIONS"):
+        load_settings({"OSMF_SPARK_SHUFFLE_PARTITIONS": "many"})
+    with pytest.raises(SettingsError, match="lake_backend"):
+        load_settings({"OSMF_LAKE_BACKEND": "parquet"})
+    with pytest.raises(SettingsError, match="does not exist"):
+        load_settings({"OSMF_CONFIG": str(tmp_path / "missing.toml")})
