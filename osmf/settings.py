@@ -125,6 +125,53 @@ def load_settings(env: dict | None = None) -> Settings:
     return settings
 
 
+@dataclass(frozen=True)
+class GroupingConfig:
+    """The ``[grouping]`` table of the settings file; env ``OSMF_GROUPING_<KEY>``."""
+
+    window_days: int = 28  # trailing window of impressions (audience, PAAG training, CTR)
+    k_candidates: tuple = (2, 3, 4, 5)  # env: "2,3,4,5"
+    min_group_size: int = 30  # smallest group a K may produce, else a smaller K wins
+    seed: int = 42
+    max_iter: int = 100
+    paag_epochs: int = 6
+    prior_strength: float = 50.0  # Beta prior pseudo-impressions, centred on the product CTR
+    pair_margin: float = 0.01  # smoothed CTR difference a preference pair must clear
+    min_pair_impressions: int = 30  # both creatives of a pair need this many group impressions
+
+
+def load_grouping(env: dict | None = None) -> GroupingConfig:
+    env = dict(os.environ if env is None else env)
+    fields = {f.name: f for f in dataclasses.fields(GroupingConfig)}
+    values: dict = {}
+    home = Path(env.get("OSMF_HOME", ".osmf")).expanduser()
+    cfg_file = env.get("OSMF_CONFIG") or (str(home / "osmf.toml") if (home / "osmf.toml").exists() else "")
+    raw: dict = {}
+    if cfg_file and Path(cfg_file).exists():
+        raw.update({(k, cfg_file): v for k, v in tomllib.loads(Path(cfg_file).read_text()).get("grouping", {}).items()})
+    for name in fields:
+        var = f"OSMF_GROUPING_{name.upper()}"
+        if env.get(var):
+            raw[(name, f"environment variable {var}")] = env[var]
+    for (key, source), value in raw.items():
+        if key not in fields:
+            raise SettingsError(f"unknown setting '{key}' in [grouping] of {source}; known: {', '.join(sorted(fields))}")
+        default = getattr(GroupingConfig, key)
+        try:
+            if isinstance(default, tuple):
+                items = value.split(",") if isinstance(value, str) else list(value)
+                values[key] = tuple(sorted({int(v) for v in items}))
+                if not values[key] or min(values[key]) < 2:
+                    raise ValueError
+            elif isinstance(default, bool) or not isinstance(value, (int, float, str)):
+                raise ValueError
+            else:
+                values[key] = type(default)(value)
+        except (TypeError, ValueError):
+            raise SettingsError(f"setting '{key}' from {source} has an invalid value {value!r}") from None
+    return GroupingConfig(**values)
+
+
 def offline_env() -> dict[str, str]:
     """Variables every process of ours sets: no model hub, Spark bound to loopback."""
     import sys

@@ -71,3 +71,37 @@ def spec(name: str) -> TableSpec:
         return TABLES[name]
     except KeyError:
         raise KeyError(f"unknown table {name!r}; known tables: {', '.join(sorted(TABLES))}") from None
+
+
+# ---- product-aware grouping ---------------------------------------------------------------------
+_t("user_product_embeddings", [
+    ("run_date", pa.date32()), ("product_id", pa.string()), ("user_id", pa.string()),
+    ("embedding", pa.list_(pa.float64())),
+], "run_date", ["product_id", "user_id"],
+   "PAAG product-aware user embedding per (product, audience user): centred style log-odds.",
+   "osmf regroup --date D")
+_t("user_groups", [
+    ("run_date", pa.date32()), ("product_id", pa.string()), ("group_id", pa.int32()), ("user_id", pa.string()),
+], "run_date", ["product_id", "user_id"],
+   "Which group of each product's audience a user is in (exactly one).", "osmf regroup --date D")
+_t("groups", [
+    ("run_date", pa.date32()), ("product_id", pa.string()), ("group_id", pa.int32()), ("k", pa.int32()),
+    ("size", pa.int64()), ("silhouette", pa.float64()), ("centroid", pa.list_(pa.float64())),
+    ("features", pa.list_(pa.float64())), ("description", pa.string()),
+], "run_date", ["product_id", "group_id"],
+   "Per product group: K, size, centroid, group feature vector and a readable description.",
+   "osmf regroup --date D")
+_t("group_creative_ctr", [
+    ("run_date", pa.date32()), ("product_id", pa.string()), ("group_id", pa.int32()), ("creative_id", pa.string()),
+    ("impressions", pa.int64()), ("clicks", pa.int64()), ("ctr", pa.float64()), ("smoothed_ctr", pa.float64()),
+    ("ctr_lo", pa.float64()), ("ctr_hi", pa.float64()),
+], "run_date", ["product_id", "group_id", "creative_id"],
+   "Group x creative CTR over the trailing window, Beta-smoothed toward the product CTR, 95% interval.",
+   "osmf regroup --date D")
+_t("group_preference_pairs", [
+    ("run_date", pa.date32()), ("product_id", pa.string()), ("group_id", pa.int32()),
+    ("chosen_creative_id", pa.string()), ("rejected_creative_id", pa.string()),
+    ("chosen_smoothed_ctr", pa.float64()), ("rejected_smoothed_ctr", pa.float64()), ("margin", pa.float64()),
+], "run_date", ["product_id", "group_id", "chosen_creative_id", "rejected_creative_id"],
+   "Per group: chosen vs rejected creative where the smoothed CTR difference clears the margin.",
+   "osmf regroup --date D")

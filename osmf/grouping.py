@@ -1,0 +1,187 @@
+"""Product-aware grouping with Spark MLlib K-Means, batched so the number of Spark jobs does not
+grow with the number of products.
+
+The construction: each product's embeddings are shifted by a product-specific offset on a 3-D grid
+(extra coordinates) whose spacing ``M`` exceeds three times the largest within-product diameter.
+Every product gets its own block of K initial centres (deterministic k-means++ seeds on the
+product's points, sorted by user id). One ``pyspark.mllib.clustering.KMeans.train`` over all
+products with that ``initialModel`` then runs exactly the per-product Lloyd iterations: a point
+is always closer to its own product's centres (distance <= diameter) than to any other product's
+(distance >= M - diameter > diameter), so no assignment crosses products, and each block of
+centres moves as in a fit on that product alone. Fits run to convergence (epsilon ~ 0), so they
+stop at the same fixed point. Tests compare with per-product fits.
+
+(``pyspark.ml.clustering.KMeans`` does not expose an initial model in Python; the RDD-based
+``pyspark.mllib`` K-Means of the same library does, and that is what makes the batching exact.)
+
+Per-product K is chosen from candidates by the silhouette with squared Euclidean distance, the
+definition of MLlib's ``ClusteringEvaluator`` (tests check the two agree), among the K whose
+smallest group has at least ``min_group_size`` users; if none qualifies the product gets one group.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger("osmf.grouping")
+
+
+def kmeanspp_seeds(X: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Deterministic k-means++ initial centres (k x d) from the rows of X."""
+    rng = np.random.default_rng(seed)
+    n = len(X)
+    idx = [int(rng.integers(n))]
+    d2 = ((X - X[idx[0]]) ** 2).sum(1)
+    for _ in range(1, k):
+        total = d2.sum()
+        nxt = int(rng.integers(n)) if total <= 0 else int(rng.choice(n, p=d2 / total))
+        idx.append(nxt)
+        d2 = np.minimum(d2, ((X - X[nxt]) ** 2).sum(1))
+    return X[idx].astype(np.float64)
+
+
+def product_seed(base: int, product_id: str, k: int) -> int:
+    return zlib.crc32(f"{base}:{product_id}:{k}".encode())
+
+
+def silhouette_sqeuclidean(X: np.ndarray, labels: np.ndarray) -> float:
+    """Mean silhouette with squared Euclidean distance, as MLlib's ClusteringEvaluator computes it
+    (singleton clusters score 0). NaN when there are fewer than two clusters."""
+    ks, inv, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    if len(ks) < 2:
+        return float("nan")
+    S = np.zeros((len(ks), X.shape[1]))
+    np.add.at(S, inv, X)
+    xx = (X**2).sum(1)
+    Q = np.bincount(inv, weights=xx, minlength=len(ks))
+    D = (counts[None, :] * xx[:, None] - 2 * X @ S.T + Q[None, :]) / counts[None, :]
+    D = np.maximum(D, 0)
+    own_n = counts[inv]
+    a = np.where(own_n > 1, D[np.arange(len(X)), inv] * own_n / np.maximum(own_n - 1, 1), 0.0)
+    D[np.arange(len(X)), inv] = np.inf
+    b = D.min(1)
+    s = np.where(own_n > 1, (b - a) / np.maximum(np.maximum(a, b), 1e-300), 0.0)
+    return float(s.mean())
+
+
+@dataclass
+class FitResult:
+    assignments: pd.DataFrame  # product_id, user_id, group_id
+    centers: dict  # product_id -> (k x d) array of final centres (without offsets)
+    iterations_jobs: int = 0
+
+
+def _grid_offsets(products: list[str], spacing: float) -> dict[str, np.ndarray]:
+    g = max(1, math.ceil(len(products) ** (1 / 3) - 1e-9))
+    while g**3 < len(products):
+        g += 1
+    return {p: np.array([i // (g * g), (i // g) % g, i % g], np.float64) * spacing for i, p in enumerate(products)}
+
+
+def batched_kmeans(spark, emb: pd.DataFrame | None, k: int, seed: int, max_iter: int = 100,
+                   emb_df=None) -> FitResult:
+    """K-Means with K clusters per product, every product in ONE MLlib fit.
+
+    ``emb_df`` is a Spark DataFrame (product_id, user_id, embedding array<double>); products with
+    fewer than K users are skipped (they get no assignment at this K)."""
+    from pyspark.mllib.clustering import KMeans, KMeansModel
+    from pyspark.mllib.linalg import DenseVector
+
+    if emb_df is None:
+        emb_df = spark.createDataFrame(emb)
+    d = None
+
+    def seeds(pdf: pd.DataFrame) -> pd.DataFrame:
+        pdf = pdf.sort_values("user_id")
+        X = np.stack(pdf["embedding"].to_numpy()).astype(np.float64)
+        pid = pdf["product_id"].iloc[0]
+        if len(X) < k:
+            return pd.DataFrame({"product_id": [], "center_idx": [], "center": [], "radius": []})
+        c = kmeanspp_seeds(X, k, product_seed(seed, pid, k))
+        r = float(np.sqrt(((X - X.mean(0)) ** 2).sum(1).max()))
+        return pd.DataFrame({"product_id": pid, "center_idx": np.arange(k), "center": list(c), "radius": r})
+
+    sd = (emb_df.groupBy("product_id")
+          .applyInPandas(seeds, "product_id string, center_idx int, center array<double>, radius double")
+          .toPandas().sort_values(["product_id", "center_idx"]))
+    products = sorted(sd["product_id"].unique())
+    if not products:
+        return FitResult(pd.DataFrame(columns=["product_id", "user_id", "group_id"]), {})
+    d = len(sd["center"].iloc[0])
+    spacing = 3 * (2 * float(sd["radius"].max())) + 1.0
+    offsets = _grid_offsets(products, spacing)
+    base = {p: i * k for i, p in enumerate(products)}
+    init = [np.concatenate([np.asarray(c, np.float64), offsets[p]]) for p, c in zip(sd["product_id"], sd["center"])]
+    sc = spark.sparkContext
+    b_off, b_base = sc.broadcast(offsets), sc.broadcast(base)
+    rows = (emb_df.where(emb_df.product_id.isin(products)).select("product_id", "user_id", "embedding").rdd
+            .map(lambda r: (r[0], r[1], DenseVector(np.concatenate([np.asarray(r[2], np.float64), b_off.value[r[0]]]))))
+            .cache())
+    model = KMeans.train(rows.map(lambda t: t[2]), k * len(products), maxIterations=max_iter,
+                         initialModel=KMeansModel(init), epsilon=1e-12, seed=seed)
+
+    all_centers = np.stack([np.asarray(c) for c in model.clusterCenters])
+    b_centers = sc.broadcast(all_centers)
+
+    def assign(part):
+        """Nearest centre over ALL products' centres (what KMeansModel.predict does), vectorised."""
+        part = list(part)
+        C = b_centers.value
+        cc = (C**2).sum(1)
+        for start in range(0, len(part), 4096):
+            chunk = part[start:start + 4096]
+            X = np.stack([t[2].toArray() for t in chunk])
+            nearest = np.argmin(cc[None, :] - 2 * X @ C.T, axis=1)
+            for t, c in zip(chunk, nearest.tolist()):
+                g = c - b_base.value[t[0]]
+                if not 0 <= g < k:  # the construction guarantees this; fail loudly if it ever does not
+                    raise RuntimeError(f"product {t[0]}: point assigned to another product's centre {c}")
+                yield (t[0], t[1], int(g))
+
+    assigned = rows.mapPartitions(assign).toDF("product_id string, user_id string, group_id int").toPandas()
+    rows.unpersist()
+    centers = {p: np.stack([np.asarray(model.clusterCenters[base[p] + j])[:d] for j in range(k)]) for p in products}
+    return FitResult(assigned, centers)
+
+
+def per_product_kmeans(spark, X: np.ndarray, user_ids: list[str], product_id: str, k: int, seed: int,
+                       max_iter: int = 100) -> np.ndarray:
+    """The reference: one MLlib fit for one product, same seeds. Returns group ids in the order of
+    ``user_ids``."""
+    from pyspark.mllib.clustering import KMeans, KMeansModel
+    from pyspark.mllib.linalg import DenseVector
+
+    order = np.argsort(np.asarray(user_ids))
+    init = kmeanspp_seeds(X[order].astype(np.float64), k, product_seed(seed, product_id, k))
+    rdd = spark.sparkContext.parallelize([DenseVector(x) for x in X.astype(np.float64)], 2)
+    model = KMeans.train(rdd, k, maxIterations=max_iter, initialModel=KMeansModel(list(init)), epsilon=1e-12, seed=seed)
+    return np.array([model.predict(DenseVector(x)) for x in X.astype(np.float64)])
+
+
+def score_groups(emb: pd.DataFrame, assignments: pd.DataFrame) -> pd.DataFrame:
+    """Per product: silhouette (squared Euclidean) and the smallest group size."""
+    m = emb.merge(assignments, on=["product_id", "user_id"])
+    out = []
+    for pid, g in m.groupby("product_id", sort=True):
+        X = np.stack(g["embedding"].to_numpy())
+        sizes = g["group_id"].value_counts()
+        out.append({"product_id": pid, "silhouette": silhouette_sqeuclidean(X, g["group_id"].to_numpy()),
+                    "min_size": int(sizes.min()), "k": int(g["group_id"].nunique())})
+    return pd.DataFrame(out)
+
+
+def choose_k(scores_by_k: dict[int, pd.DataFrame], products: list[str], min_group_size: int) -> dict[str, int]:
+    """Highest silhouette among candidate K whose smallest group has >= min_group_size users; ties
+    go to the smaller K; no valid K gives 1 (the whole audience is one group)."""
+    best = {p: (1, -np.inf) for p in products}
+    for k in sorted(scores_by_k):
+        for r in scores_by_k[k].itertuples():
+            if r.min_size >= min_group_size and r.k == k and np.isfinite(r.silhouette) and r.silhouette > best[r.product_id][1]:
+                best[r.product_id] = (k, r.silhouette)
+    return {p: v[0] for p, v in best.items()}

