@@ -43,6 +43,18 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--date", required=True, type=_date, help="the landing date, YYYY-MM-DD")
     i.add_argument("--run-id", default=None, help="run id for commit metadata")
 
+    r = sub.add_parser("regroup", help="PAAG -> grouping -> group CTR and pairs -> validation for a date",
+                       description="Product-aware regrouping of one run date (trailing window of impressions).")
+    r.add_argument("--date", required=True, type=_date, help="the run date, YYYY-MM-DD")
+    r.add_argument("--run-id", default=None, help="run id for commit metadata")
+
+    ev = sub.add_parser("evaluate", help="evaluation reports").add_subparsers(dest="eval_cmd", required=True)
+    eg = ev.add_parser("grouping", help="NDCG@5 by K, ARI vs hidden segments, product-agnostic baseline",
+                       description="Evaluate the grouping of a run date on the simulator (reads the hidden truth).")
+    eg.add_argument("--run-date", required=True, type=_date)
+    eg.add_argument("--json", required=True, type=Path, help="where to write the JSON report")
+    eg.add_argument("--plot", type=Path, default=None, help="PNG plot (default: next to the JSON)")
+
     v = sub.add_parser("validate", help="run a table's quality suite on one partition")
     v.add_argument("--table", required=True, help="table name (see `osmf lake list`)")
     v.add_argument("--date", type=_date, default=None, help="the partition, YYYY-MM-DD (partitioned tables)")
@@ -129,6 +141,21 @@ def _dispatch(args, settings) -> int:
         from jobs import ingest_events
 
         print(ingest_events.run(args.date, settings, args.run_id).table())
+        return 0
+    if cmd == "regroup":
+        from osmf.regroup import regroup
+
+        out = regroup(args.date, settings, args.run_id, say=lambda m: print(m, flush=True))
+        print(json.dumps({k: v for k, v in out.items()}, indent=1, default=str))
+        return 0
+    if cmd == "evaluate":
+        from osmf import evaluate_grouping
+
+        report = evaluate_grouping.evaluate(args.run_date, settings)
+        plot = args.plot or args.json.with_suffix(".png")
+        evaluate_grouping.write(report, args.json, plot)
+        print(json.dumps(report, indent=1))
+        print(f"wrote {args.json} and {plot}")
         return 0
     if cmd == "validate":
         from jobs import validate_table

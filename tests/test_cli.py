@@ -9,7 +9,7 @@ from osmf.cli import build_parser, main
 
 SUBCOMMANDS = [["world"], ["world", "generate"], ["world", "show"], ["ingest"], ["validate"], ["sql"],
                ["lake"], ["lake", "list"], ["lake", "history"], ["lake", "optimize"], ["lake", "vacuum"],
-               ["demo"], ["settings"]]
+               ["demo"], ["settings"], ["regroup"], ["evaluate"], ["evaluate", "grouping"]]
 
 
 @pytest.mark.parametrize("words", SUBCOMMANDS, ids=lambda w: " ".join(w))
