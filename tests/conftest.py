@@ -63,3 +63,21 @@ def scratch_settings(tmp_path):
     from osmf.settings import load_settings
 
     return load_settings({"OSMF_HOME": str(tmp_path)})
+
+
+@pytest.fixture(scope="session")
+def grouping_cfg():
+    from osmf.settings import GroupingConfig
+
+    return GroupingConfig(k_candidates=(2, 3), min_group_size=10, paag_epochs=2, max_iter=50)
+
+
+@pytest.fixture(scope="session")
+def regrouped(ingested, settings, spark, lake, grouping_cfg):
+    """The tiny world's last date regrouped once (PAAG -> groups -> CTR -> validation)."""
+    from osmf.regroup import regroup
+
+    date = sorted(ingested)[-1]
+    out = regroup(date, settings, run_id=f"regroup-{date}", spark=spark, lake=lake, grouping=grouping_cfg,
+                  say=lambda m: None)
+    return date, out

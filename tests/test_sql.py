@@ -12,11 +12,11 @@ SQL_FILES = sorted((Path(__file__).resolve().parent.parent / "sql").glob("*.sql"
 
 
 @pytest.mark.parametrize("path", SQL_FILES, ids=[p.stem for p in SQL_FILES])
-def test_every_sql_file_runs_on_both_engines(path, ingested, lake, spark):
+def test_every_sql_file_runs_on_both_engines(path, ingested, regrouped, lake, spark):
     dates = sorted(ingested)
     q = sqlrun.load_query(str(path))
     assert q.description, f"{path.name} needs a description comment"
-    params = {k: dates[0] if "start" in k else dates[-1] for k in q.params}
+    params = {k: dates[0] if "start" in k else dates[-1] for k, (default, _) in q.params.items() if default is None}
     via_spark = sqlrun.run_query(q, params, "spark", lake, spark)
     via_duck = sqlrun.run_query(q, params, "duckdb", lake)
     assert len(via_spark) > 0
