@@ -9,12 +9,13 @@ export HF_DATASETS_OFFLINE := 1
 export SPARK_LOCAL_IP := 127.0.0.1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup demo test bench clean help
+.PHONY: setup demo test bench bench-grouping clean help
 
 help:
 	@echo "make demo   - set up .venv and run the main job (small world -> lake, validated, summarised)"
 	@echo "make test   - set up .venv and run the test suite"
 	@echo "make bench  - ingest benchmark (5M events; prints events/s and the ratio to raw pyarrow)"
+	@echo "make bench-grouping - batched MLlib grouping of 1000 products x 500 users vs scikit-learn"
 	@echo "make clean  - remove .osmf (local state) and caches, keep .venv"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -35,6 +36,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	PYSPARK_PYTHON=$(abspath $(BIN)/python) $(BIN)/python bench/bench_ingest.py
+
+bench-grouping: $(STAMP)
+	PYSPARK_PYTHON=$(abspath $(BIN)/python) $(BIN)/python bench/bench_grouping.py --engine grouped
 
 clean:
 	rm -rf .osmf .pytest_cache bench/out

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from jobs._common import job_parser, run_main
-from osmf.grouping import batched_kmeans, choose_k, silhouette_sqeuclidean
+from osmf.grouping import batched_kmeans, choose_k, grouped_kmeans, silhouette_sqeuclidean
 from osmf.lake import Lake
 from osmf.runinfo import resolve_run_id
 from osmf.settings import GroupingConfig, Settings, load_grouping
@@ -41,13 +41,16 @@ def fit_candidates(spark, emb_df, g: GroupingConfig, ks=None) -> dict[int, tuple
     out = {}
     for k in ks or g.k_candidates:
         t = time.perf_counter()
-        fit = batched_kmeans(spark, None, k, g.seed, g.max_iter, emb_df=emb_df)
+        if g.engine == "grouped":
+            fit = grouped_kmeans(spark, k, g.seed, g.max_iter, emb_df=emb_df)
+        else:
+            fit = batched_kmeans(spark, None, k, g.seed, g.max_iter, emb_df=emb_df, products_per_fit=g.products_per_fit)
         if fit.assignments.empty:
             out[k] = (fit, pd.DataFrame(columns=["product_id", "silhouette", "min_size", "k"]))
             continue
         sdf = spark.createDataFrame(fit.assignments, "product_id string, user_id string, group_id int")
         out[k] = (fit, _scores_in_spark(emb_df, sdf))
-        log.info("K=%d: one MLlib fit for %d products in %.1fs, mean silhouette %.3f", k,
+        log.info("K=%d (%s): %d fit(s) for %d products in %.1fs, mean silhouette %.3f", k, g.engine, fit.fits,
                  fit.assignments["product_id"].nunique(), time.perf_counter() - t, out[k][1]["silhouette"].mean())
     return out
 

@@ -56,7 +56,8 @@ def _score(batches, model_dir: str, product_features: dict):
             continue
         ux = torch.from_numpy(model.features.user_matrix(pdf))
         px = torch.from_numpy(np.stack([product_features[p] for p in pdf["product_id"]]).astype(np.float32))
-        emb = model.embed(ux, px).double().numpy()
+        # rounded so that reruns give identical tables whatever the batch composition
+        emb = np.round(model.embed(ux, px).double().numpy(), 6)
         yield pa.RecordBatch.from_pydict({"product_id": pdf["product_id"].tolist(), "user_id": pdf["user_id"].tolist(),
                                           "embedding": [row.tolist() for row in emb]})
 
@@ -74,11 +75,13 @@ def run(run_date: str, settings: Settings, run_id: str | None = None, spark=None
     imp = window_impressions(spark, lake, run_date, g.window_days)
     cre = lake.read_spark(spark, "creatives").select("creative_id", "style")
     events = imp.join(cre, "creative_id").select("user_id", "product_id", "style", "clicked").toPandas()
+    # Spark returns rows in no fixed order; training must see the same order on every rerun
+    events = events.sort_values(["product_id", "user_id", "style", "clicked"], kind="stable").reset_index(drop=True)
     if events.empty:
         raise ValueError(f"no impressions in the {g.window_days}-day window ending {run_date}; "
                          f"ingest first (`osmf ingest --date {run_date}`)")
-    users = lake.read_pandas("users")
-    products = lake.read_pandas("products")
+    users = lake.read_pandas("users").sort_values("user_id").reset_index(drop=True)
+    products = lake.read_pandas("products").sort_values("product_id").reset_index(drop=True)
     styles = sorted(lake.read_pandas("creatives", columns=["style"])["style"].unique())
     cfg = PAAGConfig(epochs=g.paag_epochs, seed=g.seed)
     model, metrics = train_paag(events, users, products, styles, cfg)

@@ -8,11 +8,20 @@ product's points, sorted by user id). One ``pyspark.mllib.clustering.KMeans.trai
 products with that ``initialModel`` then runs exactly the per-product Lloyd iterations: a point
 is always closer to its own product's centres (distance <= diameter) than to any other product's
 (distance >= M - diameter > diameter), so no assignment crosses products, and each block of
-centres moves as in a fit on that product alone. Fits run to convergence (epsilon ~ 0), so they
-stop at the same fixed point. Tests compare with per-product fits.
+centres moves as in a fit on that product alone. With epsilon ~ 0 both the batched and a
+per-product fit run exactly ``max_iter`` Lloyd iterations (or stop at an exact fixed point, after
+which iterations change nothing), so they end in the same state. Tests compare with per-product fits.
+
+Cost: one fit per K means MLlib scans all K x P centres for every point (its triangle-inequality
+check makes each scan cheap, but it is O(K P) per point per iteration), so one fit's cost grows
+with P^2 at a fixed audience size. ``products_per_fit`` caps the products in one fit; the number
+of fits is then ceil(P / products_per_fit) x |K| (0 = all products in one fit per K).
 
 (``pyspark.ml.clustering.KMeans`` does not expose an initial model in Python; the RDD-based
 ``pyspark.mllib`` K-Means of the same library does, and that is what makes the batching exact.)
+
+Engine ``grouped`` (``[grouping].engine``) runs the same algorithm, same seeds and iterations, per
+product in numpy inside one ``applyInPandas`` job per K: linear cost, for many products.
 
 Per-product K is chosen from candidates by the silhouette with squared Euclidean distance, the
 definition of MLlib's ``ClusteringEvaluator`` (tests check the two agree), among the K whose
@@ -74,7 +83,7 @@ def silhouette_sqeuclidean(X: np.ndarray, labels: np.ndarray) -> float:
 class FitResult:
     assignments: pd.DataFrame  # product_id, user_id, group_id
     centers: dict  # product_id -> (k x d) array of final centres (without offsets)
-    iterations_jobs: int = 0
+    fits: int = 0  # MLlib fits used (1 unless products_per_fit splits the products)
 
 
 def _grid_offsets(products: list[str], spacing: float) -> dict[str, np.ndarray]:
@@ -84,18 +93,14 @@ def _grid_offsets(products: list[str], spacing: float) -> dict[str, np.ndarray]:
     return {p: np.array([i // (g * g), (i // g) % g, i % g], np.float64) * spacing for i, p in enumerate(products)}
 
 
-def batched_kmeans(spark, emb: pd.DataFrame | None, k: int, seed: int, max_iter: int = 100,
-                   emb_df=None) -> FitResult:
+def batched_kmeans(spark, emb: pd.DataFrame | None, k: int, seed: int, max_iter: int = 20,
+                   emb_df=None, products_per_fit: int = 0) -> FitResult:
     """K-Means with K clusters per product, every product in ONE MLlib fit.
 
     ``emb_df`` is a Spark DataFrame (product_id, user_id, embedding array<double>); products with
     fewer than K users are skipped (they get no assignment at this K)."""
-    from pyspark.mllib.clustering import KMeans, KMeansModel
-    from pyspark.mllib.linalg import DenseVector
-
     if emb_df is None:
         emb_df = spark.createDataFrame(emb)
-    d = None
 
     def seeds(pdf: pd.DataFrame) -> pd.DataFrame:
         pdf = pdf.sort_values("user_id")
@@ -110,48 +115,103 @@ def batched_kmeans(spark, emb: pd.DataFrame | None, k: int, seed: int, max_iter:
     sd = (emb_df.groupBy("product_id")
           .applyInPandas(seeds, "product_id string, center_idx int, center array<double>, radius double")
           .toPandas().sort_values(["product_id", "center_idx"]))
-    products = sorted(sd["product_id"].unique())
-    if not products:
+    all_products = sorted(sd["product_id"].unique())
+    if not all_products:
         return FitResult(pd.DataFrame(columns=["product_id", "user_id", "group_id"]), {})
+    size = products_per_fit if products_per_fit and products_per_fit > 0 else len(all_products)
+    parts, centers, fits = [], {}, 0
+    for start in range(0, len(all_products), size):
+        chunk = all_products[start:start + size]
+        a, c = _fit_chunk(spark, emb_df, sd[sd["product_id"].isin(chunk)], chunk, k, seed, max_iter)
+        parts.append(a)
+        centers.update(c)
+        fits += 1
+    return FitResult(pd.concat(parts, ignore_index=True), centers, fits)
+
+
+def _fit_chunk(spark, emb_df, sd: pd.DataFrame, products: list[str], k: int, seed: int, max_iter: int):
+    from pyspark.mllib.clustering import KMeans, KMeansModel
+    from pyspark.mllib.linalg import DenseVector
+
     d = len(sd["center"].iloc[0])
     spacing = 3 * (2 * float(sd["radius"].max())) + 1.0
     offsets = _grid_offsets(products, spacing)
     base = {p: i * k for i, p in enumerate(products)}
     init = [np.concatenate([np.asarray(c, np.float64), offsets[p]]) for p, c in zip(sd["product_id"], sd["center"])]
     sc = spark.sparkContext
-    b_off, b_base = sc.broadcast(offsets), sc.broadcast(base)
+    b_off = sc.broadcast(offsets)
     rows = (emb_df.where(emb_df.product_id.isin(products)).select("product_id", "user_id", "embedding").rdd
             .map(lambda r: (r[0], r[1], DenseVector(np.concatenate([np.asarray(r[2], np.float64), b_off.value[r[0]]]))))
             .cache())
     model = KMeans.train(rows.map(lambda t: t[2]), k * len(products), maxIterations=max_iter,
                          initialModel=KMeansModel(init), epsilon=1e-12, seed=seed)
-
     all_centers = np.stack([np.asarray(c) for c in model.clusterCenters])
-    b_centers = sc.broadcast(all_centers)
+    blocks = {p: all_centers[base[p]:base[p] + k] for p in products}
+    # Construction guarantee: a point's own-block nearest centre is within the product diameter,
+    # every other product's centre is at least (spacing - diameter) away. Checked per point below,
+    # so the own-block argmin is exactly MLlib's global nearest-centre assignment.
+    diameter = 2 * float(sd["radius"].max())
+    bound = (spacing - diameter) ** 2
+    b_blocks = sc.broadcast(blocks)
 
     def assign(part):
-        """Nearest centre over ALL products' centres (what KMeansModel.predict does), vectorised."""
-        part = list(part)
-        C = b_centers.value
-        cc = (C**2).sum(1)
-        for start in range(0, len(part), 4096):
-            chunk = part[start:start + 4096]
-            X = np.stack([t[2].toArray() for t in chunk])
-            nearest = np.argmin(cc[None, :] - 2 * X @ C.T, axis=1)
-            for t, c in zip(chunk, nearest.tolist()):
-                g = c - b_base.value[t[0]]
-                if not 0 <= g < k:  # the construction guarantees this; fail loudly if it ever does not
-                    raise RuntimeError(f"product {t[0]}: point assigned to another product's centre {c}")
+        by_product: dict = {}
+        for t in part:
+            by_product.setdefault(t[0], []).append(t)
+        for pid, items in by_product.items():
+            C = b_blocks.value[pid]
+            X = np.stack([t[2].toArray() for t in items])
+            d2 = ((X[:, None, :] - C[None, :, :]) ** 2).sum(-1)
+            nearest = d2.argmin(1)
+            if (d2.min(1) >= bound).any():  # cannot happen by construction; fail loudly if it does
+                raise RuntimeError(f"product {pid}: a point is not provably nearest to its own centres")
+            for t, g in zip(items, nearest.tolist()):
                 yield (t[0], t[1], int(g))
 
     assigned = rows.mapPartitions(assign).toDF("product_id string, user_id string, group_id int").toPandas()
     rows.unpersist()
-    centers = {p: np.stack([np.asarray(model.clusterCenters[base[p] + j])[:d] for j in range(k)]) for p in products}
-    return FitResult(assigned, centers)
+    return assigned, {p: blocks[p][:, :d] for p in products}
+
+
+def lloyd(X: np.ndarray, init: np.ndarray, max_iter: int) -> tuple[np.ndarray, np.ndarray]:
+    """MLlib's K-Means iteration in numpy: nearest centre (lowest index on ties), centre = mean of
+    its points, an empty cluster keeps its centre; ``max_iter`` iterations or an exact fixed point."""
+    C = init.astype(np.float64).copy()
+    labels = np.zeros(len(X), dtype=np.int64)
+    for _ in range(max_iter):
+        d2 = ((X[:, None, :] - C[None, :, :]) ** 2).sum(-1)
+        labels = d2.argmin(1)
+        new = C.copy()
+        for j in range(len(C)):
+            members = X[labels == j]
+            if len(members):
+                new[j] = members.mean(0)
+        if np.array_equal(new, C):
+            break
+        C = new
+    d2 = ((X[:, None, :] - C[None, :, :]) ** 2).sum(-1)
+    return d2.argmin(1), C
+
+
+def grouped_kmeans(spark, k: int, seed: int, max_iter: int = 20, emb_df=None) -> FitResult:
+    """The same K-Means (same seeds, same iterations) per product inside ONE Spark job per K
+    (``groupBy(product).applyInPandas``): linear in the number of products. Engine ``grouped``."""
+
+    def fit(pdf: pd.DataFrame) -> pd.DataFrame:
+        pdf = pdf.sort_values("user_id")
+        pid = pdf["product_id"].iloc[0]
+        if len(pdf) < k:
+            return pd.DataFrame({"product_id": [], "user_id": [], "group_id": []})
+        X = np.stack(pdf["embedding"].to_numpy()).astype(np.float64)
+        labels, _ = lloyd(X, kmeanspp_seeds(X, k, product_seed(seed, pid, k)), max_iter)
+        return pd.DataFrame({"product_id": pid, "user_id": pdf["user_id"].to_numpy(), "group_id": labels.astype(np.int32)})
+
+    a = (emb_df.groupBy("product_id").applyInPandas(fit, "product_id string, user_id string, group_id int").toPandas())
+    return FitResult(a, {}, 1)
 
 
 def per_product_kmeans(spark, X: np.ndarray, user_ids: list[str], product_id: str, k: int, seed: int,
-                       max_iter: int = 100) -> np.ndarray:
+                       max_iter: int = 20) -> np.ndarray:
     """The reference: one MLlib fit for one product, same seeds. Returns group ids in the order of
     ``user_ids``."""
     from pyspark.mllib.clustering import KMeans, KMeansModel

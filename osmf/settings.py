@@ -133,7 +133,9 @@ class GroupingConfig:
     k_candidates: tuple = (2, 3, 4, 5)  # env: "2,3,4,5"
     min_group_size: int = 30  # smallest group a K may produce, else a smaller K wins
     seed: int = 42
-    max_iter: int = 100
+    max_iter: int = 20  # Lloyd iterations (batched and per-product fits run the same number)
+    products_per_fit: int = 0  # cap on products per MLlib fit (0 = all: one fit per K)
+    engine: str = "mllib"  # "mllib" (one MLlib fit per K) | "grouped" (numpy Lloyd per product, one Spark job per K)
     paag_epochs: int = 6
     prior_strength: float = 50.0  # Beta prior pseudo-impressions, centred on the product CTR
     pair_margin: float = 0.01  # smoothed CTR difference a preference pair must clear
@@ -169,7 +171,10 @@ def load_grouping(env: dict | None = None) -> GroupingConfig:
                 values[key] = type(default)(value)
         except (TypeError, ValueError):
             raise SettingsError(f"setting '{key}' from {source} has an invalid value {value!r}") from None
-    return GroupingConfig(**values)
+    cfg = GroupingConfig(**values)
+    if cfg.engine not in ("mllib", "grouped"):
+        raise SettingsError(f"setting 'engine' in [grouping] is {cfg.engine!r}; choose 'mllib' or 'grouped'")
+    return cfg
 
 
 def offline_env() -> dict[str, str]:

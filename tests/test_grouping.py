@@ -31,6 +31,24 @@ def test_batched_fit_equals_per_product_mllib_fits(embeddings, spark, lake, grou
             assert np.array_equal(ref, got), (k, pid)
 
 
+def test_grouped_engine_equals_mllib(embeddings, spark, lake, grouping_cfg):
+    from osmf.grouping import batched_kmeans, grouped_kmeans
+
+    date, _ = embeddings
+    emb_df = lake.read_spark(spark, "user_product_embeddings", partition=date).select("product_id", "user_id", "embedding")
+    for k in grouping_cfg.k_candidates:
+        a = batched_kmeans(spark, None, k, grouping_cfg.seed, grouping_cfg.max_iter, emb_df=emb_df).assignments
+        b = grouped_kmeans(spark, k, grouping_cfg.seed, grouping_cfg.max_iter, emb_df=emb_df).assignments
+        key = ["product_id", "user_id"]
+        pd.testing.assert_frame_equal(a.sort_values(key).reset_index(drop=True), b.sort_values(key).reset_index(drop=True),
+                                      check_dtype=False)
+        # products_per_fit splits the MLlib fit without changing a single group
+        c = batched_kmeans(spark, None, k, grouping_cfg.seed, grouping_cfg.max_iter, emb_df=emb_df, products_per_fit=4)
+        assert c.fits == 2
+        pd.testing.assert_frame_equal(a.sort_values(key).reset_index(drop=True),
+                                      c.assignments.sort_values(key).reset_index(drop=True))
+
+
 def test_silhouette_is_mllib_clustering_evaluator(embeddings, spark):
     from pyspark.ml.evaluation import ClusteringEvaluator
     from pyspark.ml.linalg import Vectors
@@ -107,3 +125,18 @@ def test_evaluation_json_has_the_keys(regrouped, settings, spark, lake, grouping
     assert all(0 < v <= 1 for v in data["ndcg5_truth_by_k"].values())
     assert -1 <= data["ari_product_aware"] <= 1 and -1 <= data["ari_product_agnostic"] <= 1
     assert (tmp_path / "g.png").stat().st_size > 1000
+
+
+def test_regroup_rerun_gives_the_same_tables(regrouped, settings, spark, lake, grouping_cfg):
+    from osmf.regroup import GROUP_TABLES, regroup
+    from osmf.tables import spec
+
+    date, _ = regrouped
+    def snap():
+        return {t: lake.read_pandas(t, partition=date).sort_values(list(spec(t).key)).reset_index(drop=True)
+                for t in GROUP_TABLES}
+    before = snap()
+    regroup(date, settings, run_id="rerun", spark=spark, lake=lake, grouping=grouping_cfg, say=lambda m: None)
+    after = snap()
+    for t in GROUP_TABLES:
+        pd.testing.assert_frame_equal(before[t], after[t], obj=t)
