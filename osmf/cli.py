@@ -55,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     eg.add_argument("--json", required=True, type=Path, help="where to write the JSON report")
     eg.add_argument("--plot", type=Path, default=None, help="PNG plot (default: next to the JSON)")
 
+    tr = sub.add_parser("train", help="train a model, track it in MLflow, register it as challenger")
+    tr.add_argument("model", choices=["grm"], help="grm (the G-MLLM and Group-DPO come with the models issue)")
+    tr.add_argument("--run-date", required=True, type=_date)
+    pr = sub.add_parser("promote", help="move 'champion' to the challenger if it is better on pinned data")
+    pr.add_argument("model", choices=["grm"])
+
     v = sub.add_parser("validate", help="run a table's quality suite on one partition")
     v.add_argument("--table", required=True, help="table name (see `osmf lake list`)")
     v.add_argument("--date", type=_date, default=None, help="the partition, YYYY-MM-DD (partitioned tables)")
@@ -157,6 +163,16 @@ def _dispatch(args, settings) -> int:
         print(json.dumps(report, indent=1))
         print(f"wrote {args.json} and {plot}")
         return 0
+    if cmd == "train":
+        from jobs import train_grm
+
+        print(json.dumps(train_grm.run(args.run_date, settings), indent=1, default=str))
+        return 0
+    if cmd == "promote":
+        from jobs import train_grm
+
+        print(json.dumps(train_grm.promote(settings), indent=1, default=str))
+        return 0
     if cmd == "validate":
         from jobs import validate_table
 
@@ -212,17 +228,17 @@ def lake_summary(lake) -> str:
 
     from osmf.tables import TABLES
 
-    rows = [f"{'table':<16} {'version':>7} {'rows':>10} {'files':>6} {'partitions':>10}  description",
+    rows = [f"{'table':<24} {'version':>7} {'rows':>10} {'files':>6} {'partitions':>10}  description",
             "-" * 100]
     for name, s in TABLES.items():
         if not lake.exists(name):
-            rows.append(f"{name:<16} {'-':>7} {'-':>10} {'-':>6} {'-':>10}  (not created yet: {s.made_by})")
+            rows.append(f"{name:<24} {'-':>7} {'-':>10} {'-':>6} {'-':>10}  (not created yet: {s.made_by})")
             continue
         dt = lake.table(name)
         adds = pa.table(dt.get_add_actions(flatten=True))
         n_rows = sum(adds.column("num_records").to_pylist()) if adds.num_rows else 0
         parts = len(set(adds.column(f"partition.{s.partition_by}").to_pylist())) if s.partition_by and adds.num_rows else "-"
-        rows.append(f"{name:<16} {dt.version():>7} {n_rows:>10} {adds.num_rows:>6} {parts:>10}  {s.description[:60]}")
+        rows.append(f"{name:<24} {dt.version():>7} {n_rows:>10} {adds.num_rows:>6} {parts:>10}  {s.description[:60]}")
     return "\n".join(rows)
 
 

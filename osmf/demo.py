@@ -48,7 +48,7 @@ def run_demo(settings: Settings, cfg) -> int:
     from osmf.regroup import regroup
 
     last = summary.dates[-1]
-    out = regroup(last, settings, spark=spark, lake=lake, say=step)
+    out = regroup(last, settings, spark=spark, lake=lake, say=lambda m: print(m, flush=True))
     paag = out["PAAG embeddings"]
     step(f"PAAG held-out AUC {paag['holdout_auc']:.3f} (style-only {paag['holdout_auc_style_only']:.3f}); "
          f"groups: {out['grouping']['groups']} for {out['grouping']['products']} products, K chosen {out['grouping']['chosen_k']}")

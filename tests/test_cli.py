@@ -9,7 +9,7 @@ from osmf.cli import build_parser, main
 
 SUBCOMMANDS = [["world"], ["world", "generate"], ["world", "show"], ["ingest"], ["validate"], ["sql"],
                ["lake"], ["lake", "list"], ["lake", "history"], ["lake", "optimize"], ["lake", "vacuum"],
-               ["demo"], ["settings"], ["regroup"], ["evaluate"], ["evaluate", "grouping"]]
+               ["demo"], ["settings"], ["regroup"], ["evaluate"], ["evaluate", "grouping"], ["train"], ["promote"]]
 
 
 @pytest.mark.parametrize("words", SUBCOMMANDS, ids=lambda w: " ".join(w))

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass
+class GRMConfig:
+    """Group reward model. ``tiny()`` trains on CPU in seconds."""
+
+    group_dim: int = 0  # set from the groups table's feature vectors
+    image_size: int = 32
+    text_dim: int = 64  # hashed bag of words of the background prompt
+    hidden: int = 64
+    epochs: int = 300  # full-batch epochs (the data is one row per group x creative)
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    pair_weight: float = 1.0  # weight of the pairwise loss next to the pointwise one
+    holdout_fraction: float = 0.25  # share of (product, group)s whose pairs are held out
+    seed: int = 0
+
+    @classmethod
+    def tiny(cls, group_dim: int = 8) -> "GRMConfig":
+        return cls(group_dim=group_dim, image_size=16, text_dim=16, hidden=16, epochs=20)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "GRMConfig":
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown GRM config key(s): {sorted(unknown)}")
+        return cls(**d)

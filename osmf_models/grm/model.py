@@ -1,0 +1,70 @@
+"""GRM: (group features, creative image, background prompt) -> CTR logit for that group.
+
+Group features come from the ``groups`` table (PAAG centroid ++ attribute profile). The image goes
+through a small CNN, the prompt through a hashed bag of words; the group vector gates both
+(multiplicative interaction), so the same creative scores differently for different groups."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from osmf_models.grm.config import GRMConfig
+
+
+def prompt_features(prompts, dim: int) -> np.ndarray:
+    from osmf_models.paag.features import hash_text
+
+    return np.stack([hash_text(p, dim) for p in prompts]).astype(np.float32)
+
+
+def image_tensor(paths, size: int) -> np.ndarray:
+    from PIL import Image
+
+    arr = [np.asarray(Image.open(p).convert("RGB").resize((size, size), Image.BILINEAR), np.float32) / 127.5 - 1
+           for p in paths]
+    return np.stack(arr).transpose(0, 3, 1, 2).copy()
+
+
+class GRM(nn.Module):
+    def __init__(self, cfg: GRMConfig):
+        super().__init__()
+        if cfg.group_dim <= 0:
+            raise ValueError("GRMConfig.group_dim must be set (the length of the groups' feature vectors)")
+        self.cfg = cfg
+        h = cfg.hidden
+        self.group = nn.Sequential(nn.Linear(cfg.group_dim, h), nn.GELU(), nn.Linear(h, h))
+        self.image = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.GELU(),
+                                   nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.GELU(),
+                                   nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, h))
+        self.text = nn.Sequential(nn.Linear(cfg.text_dim, h), nn.GELU(), nn.Linear(h, h))
+        self.head = nn.Sequential(nn.Linear(5 * h, h), nn.GELU(), nn.Linear(h, 1))
+
+    def forward(self, group_x: torch.Tensor, image_x: torch.Tensor, text_x: torch.Tensor) -> torch.Tensor:
+        g, i, t = self.group(group_x), self.image(image_x), self.text(text_x)
+        return self.head(torch.cat([g * i, g * t, g, i, t], dim=-1)).squeeze(-1)
+
+    # -- one save/load path --------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "config.json").write_text(json.dumps(self.cfg.to_dict(), indent=1))
+        save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(path / "model.safetensors"))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "GRM":
+        from safetensors.torch import load_file
+
+        path = Path(path)
+        if not (path / "config.json").exists():
+            raise FileNotFoundError(f"no GRM at {path}: config.json missing")
+        model = cls(GRMConfig.from_dict(json.loads((path / "config.json").read_text())))
+        model.load_state_dict(load_file(str(path / "model.safetensors")))
+        return model.eval()
