@@ -35,9 +35,9 @@ def _date_arg(value: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def run_main(parser: argparse.ArgumentParser, fn: Callable, argv=None) -> int:
-    """Parse, run ``fn(args, settings)``; known errors become one readable line and exit 1."""
-    args = parser.parse_args(argv)
+def run_guarded(fn: Callable, extra_errors: tuple = ()) -> int:
+    """Load settings (exit 2 naming the bad key), set up logging, run ``fn(settings)``; known errors
+    (missing table or file, bad value) become one readable line and exit 1."""
     apply_offline_env()
     try:
         settings = load_settings()
@@ -48,7 +48,13 @@ def run_main(parser: argparse.ArgumentParser, fn: Callable, argv=None) -> int:
     from osmf.lake import TableNotFound
 
     try:
-        return int(fn(args, settings) or 0)
-    except (TableNotFound, FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        return int(fn(settings) or 0)
+    except (TableNotFound, FileNotFoundError, ValueError, KeyError, *extra_errors) as exc:
+        print(f"error: {exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}", file=sys.stderr)
         return 1
+
+
+def run_main(parser: argparse.ArgumentParser, fn: Callable, argv=None) -> int:
+    """Parse, then run ``fn(args, settings)`` under :func:`run_guarded`."""
+    args = parser.parse_args(argv)
+    return run_guarded(lambda settings: fn(args, settings))

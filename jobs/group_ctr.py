@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import time
 
-import numpy as np
 import pandas as pd
 
 from jobs._common import job_parser, run_main

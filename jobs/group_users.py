@@ -85,7 +85,6 @@ def describe(members: pd.DataFrame, audience: pd.DataFrame, top: int = 3) -> str
 
 def run(run_date: str, settings: Settings, run_id: str | None = None, spark=None, lake: Lake | None = None,
         grouping: GroupingConfig | None = None) -> dict:
-    from pyspark.sql import functions as F
 
     from osmf.spark import get_spark
     from osmf_models.paag import PAAG

@@ -15,7 +15,6 @@ import logging
 import time
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from jobs._common import job_parser, run_main

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 from osmf.runinfo import parse_run_date
-from osmf.settings import SettingsError, apply_offline_env, load_settings
 
 
 def _date(value: str) -> str:
@@ -98,23 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    apply_offline_env()
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    from jobs._common import setup_logging
-
-    setup_logging(settings.log_level)
-    from osmf.lake import TableNotFound
+    from jobs._common import run_guarded
     from osmf.world import WorldConfigError
 
-    try:
-        return int(_dispatch(args, settings) or 0)
-    except (TableNotFound, FileNotFoundError, WorldConfigError, ValueError, KeyError) as exc:
-        print(f"error: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=sys.stderr)
-        return 1
+    return run_guarded(lambda settings: _dispatch(args, settings), (WorldConfigError,))
 
 
 def _world_config(preset, config):

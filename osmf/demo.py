@@ -76,15 +76,6 @@ def run_demo(settings: Settings, cfg) -> int:
               f"{'' if ari is None else f'{ari:.3f}':>16}")
     print(f"  ARI of the chosen groups: product-aware {report['ari_product_aware']:.3f}, "
           f"product-agnostic baseline {report['ari_product_agnostic']:.3f}")
-    from jobs import train_grm
-
-    step("training the group reward model (MLflow run, registered as osmf-grm challenger)")
-    grm = train_grm.run(last, settings, lake=lake)
-    decision = train_grm.promote(settings, lake)
-    step(f"GRM v{grm['version']}: held-out pair accuracy {grm['grm_pair_accuracy']:.3f} "
-         f"(group-blind baseline {grm['baseline_pair_accuracy']:.3f}) on {grm['grm_pairs']} pairs, "
-         f"AUROC {grm['grm_auroc']:.3f} ({grm['baseline_auroc']:.3f}); "
-         f"promotion: {'promoted' if decision['promoted'] else 'refused'} ({decision['reason']})")
     print()
     print(lake_summary(lake))
     print()

@@ -4,8 +4,6 @@ with aliases and a promotion refused for a worse challenger."""
 import subprocess
 import sys
 
-import numpy as np
-import pytest
 import torch
 import torch.nn.functional as F
 
