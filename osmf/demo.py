@@ -77,8 +77,6 @@ def run_demo(settings: Settings, cfg) -> int:
     print(f"  ARI of the chosen groups: product-aware {report['ari_product_aware']:.3f}, "
           f"product-agnostic baseline {report['ari_product_agnostic']:.3f}")
     print()
-    print(lake_summary(lake))
-    print()
     from osmf import sqlrun
 
     q = sqlrun.load_query("category_daily_volume")
