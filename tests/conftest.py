@@ -81,3 +81,19 @@ def regrouped(ingested, settings, spark, lake, grouping_cfg):
     out = regroup(date, settings, run_id=f"regroup-{date}", spark=spark, lake=lake, grouping=grouping_cfg,
                   say=lambda m: None)
     return date, out
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``gpu`` need CUDA; on a CPU machine they are skipped with the reason."""
+    try:
+        import torch
+
+        has_cuda = torch.cuda.is_available()
+    except Exception:
+        has_cuda = False
+    if has_cuda:
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (marked gpu)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
