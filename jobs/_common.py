@@ -58,3 +58,15 @@ def run_main(parser: argparse.ArgumentParser, fn: Callable, argv=None) -> int:
     """Parse, then run ``fn(args, settings)`` under :func:`run_guarded`."""
     args = parser.parse_args(argv)
     return run_guarded(lambda settings: fn(args, settings))
+
+
+def grouping_context(settings, run_id=None, spark=None, lake=None, grouping=None):
+    """What every grouping job starts from: (lake, spark, grouping config, run id), each taken from
+    the caller when given, else built from settings."""
+    from osmf.lake import Lake
+    from osmf.runinfo import resolve_run_id
+    from osmf.settings import load_grouping
+    from osmf.spark import get_spark
+
+    return (lake or Lake(settings), spark or get_spark(settings), grouping or load_grouping(),
+            resolve_run_id(settings, run_id))

@@ -17,11 +17,10 @@ import time
 
 import pandas as pd
 
-from jobs._common import job_parser, run_main
+from jobs._common import grouping_context, job_parser, run_main
 from jobs.paag_embeddings import window_impressions
 from osmf.lake import Lake
-from osmf.runinfo import resolve_run_id
-from osmf.settings import GroupingConfig, Settings, load_grouping
+from osmf.settings import GroupingConfig, Settings
 
 log = logging.getLogger("osmf.group_ctr")
 
@@ -58,12 +57,9 @@ def run(run_date: str, settings: Settings, run_id: str | None = None, spark=None
         grouping: GroupingConfig | None = None) -> dict:
     from pyspark.sql import functions as F
 
-    from osmf.spark import get_spark
 
     t0 = time.perf_counter()
-    lake, spark = lake or Lake(settings), spark or get_spark(settings)
-    g = grouping or load_grouping()
-    run_id = resolve_run_id(settings, run_id)
+    lake, spark, g, run_id = grouping_context(settings, run_id, spark, lake, grouping)
     imp = window_impressions(spark, lake, run_date, g.window_days)
     ug = lake.read_spark(spark, "user_groups", partition=run_date).select("product_id", "user_id", "group_id")
     agg = (imp.join(ug, ["product_id", "user_id"])

@@ -13,11 +13,10 @@ import time
 import numpy as np
 import pandas as pd
 
-from jobs._common import job_parser, run_main
+from jobs._common import grouping_context, job_parser, run_main
 from osmf.grouping import batched_kmeans, choose_k, grouped_kmeans, silhouette_sqeuclidean
 from osmf.lake import Lake
-from osmf.runinfo import resolve_run_id
-from osmf.settings import GroupingConfig, Settings, load_grouping
+from osmf.settings import GroupingConfig, Settings
 
 log = logging.getLogger("osmf.group_users")
 
@@ -85,14 +84,10 @@ def describe(members: pd.DataFrame, audience: pd.DataFrame, top: int = 3) -> str
 
 def run(run_date: str, settings: Settings, run_id: str | None = None, spark=None, lake: Lake | None = None,
         grouping: GroupingConfig | None = None) -> dict:
-
-    from osmf.spark import get_spark
     from osmf_models.paag import PAAG
 
     t0 = time.perf_counter()
-    lake, spark = lake or Lake(settings), spark or get_spark(settings)
-    g = grouping or load_grouping()
-    run_id = resolve_run_id(settings, run_id)
+    lake, spark, g, run_id = grouping_context(settings, run_id, spark, lake, grouping)
     emb_df = (lake.read_spark(spark, "user_product_embeddings", partition=run_date)
               .select("product_id", "user_id", "embedding").cache())
     emb = emb_df.toPandas()

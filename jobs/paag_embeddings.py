@@ -17,10 +17,9 @@ import time
 import numpy as np
 import pyarrow as pa
 
-from jobs._common import job_parser, run_main
+from jobs._common import grouping_context, job_parser, run_main
 from osmf.lake import Lake
-from osmf.runinfo import resolve_run_id
-from osmf.settings import GroupingConfig, Settings, load_grouping
+from osmf.settings import GroupingConfig, Settings
 
 log = logging.getLogger("osmf.paag")
 
@@ -63,14 +62,11 @@ def _score(batches, model_dir: str, product_features: dict):
 
 def run(run_date: str, settings: Settings, run_id: str | None = None, spark=None, lake: Lake | None = None,
         grouping: GroupingConfig | None = None) -> dict:
-    from osmf.spark import get_spark
     from osmf_models.paag import PAAGConfig
     from osmf_models.paag.train import train_paag
 
     t0 = time.perf_counter()
-    lake, spark = lake or Lake(settings), spark or get_spark(settings)
-    g = grouping or load_grouping()
-    run_id = resolve_run_id(settings, run_id)
+    lake, spark, g, run_id = grouping_context(settings, run_id, spark, lake, grouping)
     imp = window_impressions(spark, lake, run_date, g.window_days)
     cre = lake.read_spark(spark, "creatives").select("creative_id", "style")
     events = imp.join(cre, "creative_id").select("user_id", "product_id", "style", "clicked").toPandas()

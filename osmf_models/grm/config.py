@@ -1,10 +1,12 @@
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+
+from osmf_models.common import ConfigMixin
 
 
 @dataclass
-class GRMConfig:
+class GRMConfig(ConfigMixin):
     """Group reward model. ``tiny()`` trains on CPU in seconds."""
 
     group_dim: int = 0  # set from the groups table's feature vectors
@@ -22,12 +24,3 @@ class GRMConfig:
     def tiny(cls, group_dim: int = 8) -> "GRMConfig":
         return cls(group_dim=group_dim, image_size=16, text_dim=16, hidden=16, epochs=20)
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "GRMConfig":
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown GRM config key(s): {sorted(unknown)}")
-        return cls(**d)

@@ -6,13 +6,13 @@ through a small CNN, the prompt through a hashed bag of words; the group vector 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from osmf_models.common import load_checkpoint, save_checkpoint
 from osmf_models.grm.config import GRMConfig
 
 
@@ -48,23 +48,13 @@ class GRM(nn.Module):
         g, i, t = self.group(group_x), self.image(image_x), self.text(text_x)
         return self.head(torch.cat([g * i, g * t, g, i, t], dim=-1)).squeeze(-1)
 
-    # -- one save/load path --------------------------------------------------------------------------
+    # -- one save/load path (osmf_models.common) ----------------------------------------------------
     def save(self, path: str | Path) -> Path:
-        from safetensors.torch import save_file
-
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        (path / "config.json").write_text(json.dumps(self.cfg.to_dict(), indent=1))
-        save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(path / "model.safetensors"))
-        return path
+        return save_checkpoint(self, {"config": self.cfg.to_dict()}, path)
 
     @classmethod
     def load(cls, path: str | Path) -> "GRM":
-        from safetensors.torch import load_file
-
-        path = Path(path)
-        if not (path / "config.json").exists():
-            raise FileNotFoundError(f"no GRM at {path}: config.json missing")
-        model = cls(GRMConfig.from_dict(json.loads((path / "config.json").read_text())))
-        model.load_state_dict(load_file(str(path / "model.safetensors")))
+        meta, state = load_checkpoint(path, "GRM")
+        model = cls(GRMConfig.from_dict(meta["config"]))
+        model.load_state_dict(state)
         return model.eval()

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+
+from osmf_models.common import ConfigMixin
 
 
 @dataclass
-class PAAGConfig:
+class PAAGConfig(ConfigMixin):
     """PAAG hyper-parameters. ``tiny()`` runs on CPU in seconds; the defaults are for the small world."""
 
     hidden: int = 64
@@ -21,12 +23,3 @@ class PAAGConfig:
     def tiny(cls) -> "PAAGConfig":
         return cls(hidden=16, text_dim=16, epochs=3, batch_size=512)
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "PAAGConfig":
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown PAAG config key(s): {sorted(unknown)}")
-        return cls(**d)

@@ -5,12 +5,12 @@ not overall click propensity)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from osmf_models.common import load_checkpoint, save_checkpoint
 from osmf_models.paag.config import PAAGConfig
 from osmf_models.paag.features import FeatureSpace
 
@@ -45,26 +45,13 @@ class PAAG(nn.Module):
         s = self.style_logits(user_x, product_x)
         return s - s.mean(dim=1, keepdim=True)
 
-    # -- one save/load path ------------------------------------------------------------------------
+    # -- one save/load path (osmf_models.common) ----------------------------------------------------
     def save(self, path: str | Path) -> Path:
-        from safetensors.torch import save_file
-
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        (path / "config.json").write_text(json.dumps({"config": self.cfg.to_dict(),
-                                                      "features": self.features.to_dict()}, indent=1))
-        save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(path / "model.safetensors"))
-        return path
+        return save_checkpoint(self, {"config": self.cfg.to_dict(), "features": self.features.to_dict()}, path)
 
     @classmethod
     def load(cls, path: str | Path) -> "PAAG":
-        from safetensors.torch import load_file
-
-        path = Path(path)
-        if not (path / "config.json").exists():
-            raise FileNotFoundError(f"no PAAG model at {path} (config.json missing); train one with "
-                                    "`python -m jobs.paag_embeddings --run-date D`")
-        meta = json.loads((path / "config.json").read_text())
+        meta, state = load_checkpoint(path, "PAAG model", "train one with `python -m jobs.paag_embeddings --run-date D`")
         model = cls(PAAGConfig.from_dict(meta["config"]), FeatureSpace(**meta["features"]))
-        model.load_state_dict(load_file(str(path / "model.safetensors")))
+        model.load_state_dict(state)
         return model.eval()
