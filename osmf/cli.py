@@ -112,8 +112,7 @@ def _dispatch(args, settings) -> int:
     cmd = args.command
     if cmd == "settings":
         for k, v in settings.__dict__.items():
-            if k != "extra":
-                print(f"{k} = {v}")
+            print(f"{k} = {v}")
         for k in ("lake_root", "landing_root", "truth_root", "world_root", "airflow_home", "mlflow_uri"):
             print(f"{k} = {getattr(settings, k)}")
         return 0

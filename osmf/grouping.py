@@ -82,7 +82,6 @@ def silhouette_sqeuclidean(X: np.ndarray, labels: np.ndarray) -> float:
 @dataclass
 class FitResult:
     assignments: pd.DataFrame  # product_id, user_id, group_id
-    centers: dict  # product_id -> (k x d) array of final centres (without offsets)
     fits: int = 0  # MLlib fits used (1 unless products_per_fit splits the products)
 
 
@@ -117,23 +116,19 @@ def batched_kmeans(spark, emb: pd.DataFrame | None, k: int, seed: int, max_iter:
           .toPandas().sort_values(["product_id", "center_idx"]))
     all_products = sorted(sd["product_id"].unique())
     if not all_products:
-        return FitResult(pd.DataFrame(columns=["product_id", "user_id", "group_id"]), {})
+        return FitResult(pd.DataFrame(columns=["product_id", "user_id", "group_id"]))
     size = products_per_fit if products_per_fit and products_per_fit > 0 else len(all_products)
-    parts, centers, fits = [], {}, 0
+    parts = []
     for start in range(0, len(all_products), size):
         chunk = all_products[start:start + size]
-        a, c = _fit_chunk(spark, emb_df, sd[sd["product_id"].isin(chunk)], chunk, k, seed, max_iter)
-        parts.append(a)
-        centers.update(c)
-        fits += 1
-    return FitResult(pd.concat(parts, ignore_index=True), centers, fits)
+        parts.append(_fit_chunk(spark, emb_df, sd[sd["product_id"].isin(chunk)], chunk, k, seed, max_iter))
+    return FitResult(pd.concat(parts, ignore_index=True), len(parts))
 
 
 def _fit_chunk(spark, emb_df, sd: pd.DataFrame, products: list[str], k: int, seed: int, max_iter: int):
     from pyspark.mllib.clustering import KMeans, KMeansModel
     from pyspark.mllib.linalg import DenseVector
 
-    d = len(sd["center"].iloc[0])
     spacing = 3 * (2 * float(sd["radius"].max())) + 1.0
     offsets = _grid_offsets(products, spacing)
     base = {p: i * k for i, p in enumerate(products)}
@@ -170,7 +165,7 @@ def _fit_chunk(spark, emb_df, sd: pd.DataFrame, products: list[str], k: int, see
 
     assigned = rows.mapPartitions(assign).toDF("product_id string, user_id string, group_id int").toPandas()
     rows.unpersist()
-    return assigned, {p: blocks[p][:, :d] for p in products}
+    return assigned
 
 
 def lloyd(X: np.ndarray, init: np.ndarray, max_iter: int) -> tuple[np.ndarray, np.ndarray]:
@@ -207,7 +202,7 @@ def grouped_kmeans(spark, k: int, seed: int, max_iter: int = 20, emb_df=None) ->
         return pd.DataFrame({"product_id": pid, "user_id": pdf["user_id"].to_numpy(), "group_id": labels.astype(np.int32)})
 
     a = (emb_df.groupBy("product_id").applyInPandas(fit, "product_id string, user_id string, group_id int").toPandas())
-    return FitResult(a, {}, 1)
+    return FitResult(a, 1)
 
 
 def per_product_kmeans(spark, X: np.ndarray, user_ids: list[str], product_id: str, k: int, seed: int,
@@ -222,18 +217,6 @@ def per_product_kmeans(spark, X: np.ndarray, user_ids: list[str], product_id: st
     rdd = spark.sparkContext.parallelize([DenseVector(x) for x in X.astype(np.float64)], 2)
     model = KMeans.train(rdd, k, maxIterations=max_iter, initialModel=KMeansModel(list(init)), epsilon=1e-12, seed=seed)
     return np.array([model.predict(DenseVector(x)) for x in X.astype(np.float64)])
-
-
-def score_groups(emb: pd.DataFrame, assignments: pd.DataFrame) -> pd.DataFrame:
-    """Per product: silhouette (squared Euclidean) and the smallest group size."""
-    m = emb.merge(assignments, on=["product_id", "user_id"])
-    out = []
-    for pid, g in m.groupby("product_id", sort=True):
-        X = np.stack(g["embedding"].to_numpy())
-        sizes = g["group_id"].value_counts()
-        out.append({"product_id": pid, "silhouette": silhouette_sqeuclidean(X, g["group_id"].to_numpy()),
-                    "min_size": int(sizes.min()), "k": int(g["group_id"].nunique())})
-    return pd.DataFrame(out)
 
 
 def choose_k(scores_by_k: dict[int, pd.DataFrame], products: list[str], min_group_size: int) -> dict[str, int]:

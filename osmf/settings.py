@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 BACKENDS = ("delta-rs", "delta-spark")
@@ -36,7 +36,6 @@ class Settings:
     mlflow_tracking_uri: str = ""  # empty: sqlite:///$home/mlflow.db
     run_id: str = ""  # empty: derived per job run (see osmf.runinfo)
     log_level: str = "INFO"
-    extra: dict = field(default_factory=dict, compare=False, repr=False)
 
     # --- the local state layout (DESIGN.md 4b) -------------------------------------------------
     @property
@@ -69,7 +68,7 @@ class Settings:
         return self.home / "mlartifacts"
 
 
-_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "extra"}
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 
 
 def _coerce(name: str, value, source: str):
