@@ -28,8 +28,23 @@ def save_checkpoint(module, meta: dict, path: str | Path) -> Path:
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     (path / "config.json").write_text(json.dumps(meta, indent=1))
-    save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(path / "model.safetensors"))
+    seen, tensors = set(), {}
+    for k, v in module.state_dict().items():  # tied weights (LM head = embeddings) share storage
+        ptr = v.untyped_storage().data_ptr()
+        tensors[k] = v.detach().clone().contiguous() if ptr in seen else v.contiguous()
+        seen.add(ptr)
+    save_file(tensors, str(path / "model.safetensors"))
     return path
+
+
+def image_tensor(paths, size: int):
+    """Images as a float32 array (N, 3, size, size) in [-1, 1]."""
+    import numpy as np
+    from PIL import Image
+
+    arr = [np.asarray(Image.open(p).convert("RGB").resize((size, size), Image.BILINEAR), np.float32) / 127.5 - 1
+           for p in paths]
+    return np.stack(arr).transpose(0, 3, 1, 2).copy()
 
 
 def load_checkpoint(path: str | Path, what: str, hint: str = "") -> tuple[dict, dict]:

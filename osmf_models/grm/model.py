@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from osmf_models.common import load_checkpoint, save_checkpoint
+from osmf_models.common import image_tensor, load_checkpoint, save_checkpoint  # noqa: F401 (image_tensor re-exported)
 from osmf_models.grm.config import GRMConfig
 
 
@@ -20,14 +20,6 @@ def prompt_features(prompts, dim: int) -> np.ndarray:
     from osmf_models.paag.features import hash_text
 
     return np.stack([hash_text(p, dim) for p in prompts]).astype(np.float32)
-
-
-def image_tensor(paths, size: int) -> np.ndarray:
-    from PIL import Image
-
-    arr = [np.asarray(Image.open(p).convert("RGB").resize((size, size), Image.BILINEAR), np.float32) / 127.5 - 1
-           for p in paths]
-    return np.stack(arr).transpose(0, 3, 1, 2).copy()
 
 
 class GRM(nn.Module):

@@ -1,0 +1,54 @@
+"""From lake tables to G-MLLM examples: one row per (product, group) of a run date, with the group
+features, the product image and title, the group's description and the background of the group's
+preferred creative (highest smoothed CTR)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from osmf_models.common import image_tensor
+
+
+def background_of(prompt: str, title: str) -> str:
+    """A creative prompt is "<title> <background>": the part the G-MLLM writes."""
+    prompt = str(prompt).strip()
+    return prompt[len(title):].strip() if prompt.startswith(title) else prompt
+
+
+def full_prompt(title: str, background: str) -> str:
+    return f"{title} {background}".strip()
+
+
+def group_examples(groups: pd.DataFrame, products: pd.DataFrame, creatives: pd.DataFrame,
+                   ctr: pd.DataFrame | None = None) -> pd.DataFrame:
+    """product_id, group_id, title, features, image_uri, description and, when ``ctr`` is given,
+    best_creative_id and best_background."""
+    ex = (groups[["product_id", "group_id", "features", "description"]]
+          .merge(products[["product_id", "title", "image_uri"]], on="product_id")
+          .sort_values(["product_id", "group_id"]).reset_index(drop=True))
+    if ctr is not None:
+        best = (ctr.sort_values(["product_id", "group_id", "smoothed_ctr", "creative_id"], ascending=[True, True, False, True])
+                .drop_duplicates(["product_id", "group_id"])[["product_id", "group_id", "creative_id"]]
+                .rename(columns={"creative_id": "best_creative_id"}))
+        ex = ex.merge(best, on=["product_id", "group_id"]).merge(
+            creatives[["creative_id", "background_prompt"]].rename(columns={"creative_id": "best_creative_id"}),
+            on="best_creative_id")
+        ex["best_background"] = [background_of(p, t) for p, t in zip(ex.background_prompt, ex.title)]
+        ex = ex.drop(columns="background_prompt")
+    return ex
+
+
+def tensors(ex: pd.DataFrame, home: Path, image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(group features (N, D), product images (N, 3, S, S))."""
+    G = torch.tensor(np.stack(ex["features"].to_numpy()), dtype=torch.float32)
+    I = torch.from_numpy(image_tensor([Path(home) / u for u in ex["image_uri"]], image_size))
+    return G, I
+
+
+def corpus(groups: pd.DataFrame, products: pd.DataFrame, creatives: pd.DataFrame) -> list[str]:
+    """The text the tokenizer is trained on: titles, group descriptions, creative prompts."""
+    return [*products["title"], *groups["description"], *creatives["background_prompt"]]

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from osmf_models.common import ConfigMixin
+
+WEIGHTINGS = ("equal", "pairs", "sqrt")
+SOURCES = ("observed", "grm", "both")
+
+
+@dataclass
+class GroupDPOConfig(ConfigMixin):
+    """Group-DPO on the G-MLLM: LoRA adapters on the LM (peft) plus the group projector are trained;
+    the reference is the frozen pre-trained G-MLLM, its log-probs computed once before training."""
+
+    beta: float = 0.1
+    group_weighting: str = "equal"  # equal: every group counts the same; pairs: pooled mean (plain DPO); sqrt
+    pair_source: str = "both"  # observed pairs, GRM-scored candidate prompts, or both
+    grm_pairs_per_group: int = 3  # GRM pairs: the best candidate against this many of the worst
+    grm_margin: float = 0.002  # minimum GRM CTR difference for a GRM pair
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.0
+    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    train_projector: bool = True  # also train the group projector (needs precomputed reference log-probs)
+    epochs: int = 15
+    batch_size: int = 64
+    lr: float = 2e-3
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.group_weighting not in WEIGHTINGS:
+            raise ValueError(f"group_weighting must be one of {WEIGHTINGS}, got {self.group_weighting!r}")
+        if self.pair_source not in SOURCES:
+            raise ValueError(f"pair_source must be one of {SOURCES}, got {self.pair_source!r}")
+        self.target_modules = tuple(self.target_modules)
+
+    @classmethod
+    def tiny(cls) -> "GroupDPOConfig":
+        return cls(lora_r=4, lora_alpha=8, epochs=3, batch_size=16)
