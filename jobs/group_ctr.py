@@ -8,6 +8,9 @@ posterior Beta(clicks + m p0, impressions - clicks + m (1 - p0)).
 
 ``group_preference_pairs``: within a group, every (chosen, rejected) creative pair whose smoothed CTR
 difference is at least ``[grouping].pair_margin``, both with at least ``min_pair_impressions``.
+
+Both leave out the users held out for evaluation (``[grouping].eval_holdout_fraction``, see
+``osmf.holdout``), so no model trained on them has seen those users' clicks.
 """
 
 from __future__ import annotations
@@ -61,6 +64,11 @@ def run(run_date: str, settings: Settings, run_id: str | None = None, spark=None
     t0 = time.perf_counter()
     lake, spark, g, run_id = grouping_context(settings, run_id, spark, lake, grouping)
     imp = window_impressions(spark, lake, run_date, g.window_days)
+    if g.eval_holdout_fraction > 0:
+        from osmf.holdout import heldout_users
+
+        held = heldout_users(lake.read_pandas("users")["user_id"], g.eval_holdout_fraction)
+        imp = imp.join(spark.createDataFrame([(u,) for u in held], "user_id string"), "user_id", "left_anti")
     ug = lake.read_spark(spark, "user_groups", partition=run_date).select("product_id", "user_id", "group_id")
     agg = (imp.join(ug, ["product_id", "user_id"])
            .groupBy("product_id", "group_id", "creative_id")

@@ -45,7 +45,7 @@ def build(lake: Lake, settings: Settings, run_date: str, cfg=None, versions: dic
     return d, cfg, data
 
 
-def run(run_date: str, settings: Settings, cfg=None, lake: Lake | None = None) -> dict:
+def run(run_date: str, settings: Settings, cfg=None, lake: Lake | None = None, say=None) -> dict:
     import mlflow
 
     from osmf import tracking
@@ -65,7 +65,7 @@ def run(run_date: str, settings: Settings, cfg=None, lake: Lake | None = None) -
             mlflow.log_metric("train_loss", value, step=step)
         with tempfile.TemporaryDirectory(dir=settings.home) as tmp:
             tmp = Path(tmp)
-            _loss_plot(curves["loss"], tmp / "loss.png")
+            tracking.loss_plot({"pointwise + pairwise loss": curves["loss"]}, tmp / "loss.png", title="GRM training")
             calibration_plot(model, data, tmp / "calibration.png")
             mlflow.log_artifact(str(tmp / "loss.png"), "plots")
             mlflow.log_artifact(str(tmp / "calibration.png"), "plots")
@@ -75,22 +75,6 @@ def run(run_date: str, settings: Settings, cfg=None, lake: Lake | None = None) -
         metrics.update(run_id=run.info.run_id, version=version)
     log.info("GRM %s: registered %s version %s as challenger", run_date, MODEL_NAME, version)
     return metrics
-
-
-def _loss_plot(losses, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3))
-    ax.plot(losses)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("pointwise + pairwise loss")
-    ax.set_title("GRM training loss")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def evaluate_uri(settings: Settings, run_date: str, lake: Lake | None = None):

@@ -24,6 +24,9 @@ def _kv(value: str) -> tuple[str, str]:
     return k.strip(), v
 
 
+TRAINERS = {"grm": "train_grm", "gmllm": "train_gmllm", "group-dpo": "train_group_dpo"}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="osmf", description="OSMF: one ad creative per group of users. "
                                 "State lives under $OSMF_HOME (default ./.osmf).")
@@ -53,11 +56,27 @@ def build_parser() -> argparse.ArgumentParser:
     eg.add_argument("--json", required=True, type=Path, help="where to write the JSON report")
     eg.add_argument("--plot", type=Path, default=None, help="PNG plot (default: next to the JSON)")
 
+    ea = ev.add_parser("ab", help="simulated A/B: one-size-fits-all vs OSMF vs oracle on held-out users",
+                       description="Expected CTR per arm on held-out users (reads the hidden truth). With "
+                                   "--world-config, first runs the whole chain on a new world from that file.")
+    ea.add_argument("--run-date", type=_date, default=None, help="the run date (default: the world's last day)")
+    ea.add_argument("--json", type=Path, default=None, help="JSON report (default: $OSMF_HOME/reports/ab_<date>.json)")
+    ea.add_argument("--html", type=Path, default=None, help="HTML report with plots (default: next to the JSON)")
+    ea.add_argument("--world-config", type=Path, default=None,
+                    help="a world TOML: generate it under $OSMF_HOME and run the whole chain through Airflow first")
+
     tr = sub.add_parser("train", help="train a model, track it in MLflow, register it as challenger")
-    tr.add_argument("model", choices=["grm"], help="grm (the G-MLLM and Group-DPO come with the models issue)")
+    tr.add_argument("model", choices=list(TRAINERS),
+                    help="grm: the group reward model (osmf-grm challenger); gmllm: pre-train the G-MLLM "
+                         "(osmf-gmllm base); group-dpo: align it (osmf-gmllm challenger, plus the plain-DPO baseline)")
     tr.add_argument("--run-date", required=True, type=_date)
     pr = sub.add_parser("promote", help="move 'champion' to the challenger if it is better on pinned data")
-    pr.add_argument("model", choices=["grm"])
+    pr.add_argument("model", choices=["grm", "gmllm"],
+                    help="grm: by held-out pair accuracy; gmllm: by GRM reward of its greedy prompts")
+    g = sub.add_parser("generate", help="one creative per (product, group) with the champion models",
+                       description="Best-of-N G-MLLM prompts by the GRM, rendered, into generated_creatives.")
+    g.add_argument("--run-date", required=True, type=_date)
+    g.add_argument("--run-id", default=None, help="run id for commit metadata")
 
     v = sub.add_parser("validate", help="run a table's quality suite on one partition")
     v.add_argument("--table", required=True, help="table name (see `osmf lake list`)")
@@ -138,6 +157,10 @@ def _dispatch(args, settings) -> int:
         out = regroup(args.date, settings, args.run_id, say=lambda m: print(m, flush=True))
         print(json.dumps({k: v for k, v in out.items()}, indent=1, default=str))
         return 0
+    if cmd == "evaluate" and args.eval_cmd == "ab":
+        from osmf.pipeline import ab_command
+
+        return ab_command(settings, args.run_date, args.json, args.html, args.world_config)
     if cmd == "evaluate":
         from osmf import evaluate_grouping
 
@@ -148,14 +171,22 @@ def _dispatch(args, settings) -> int:
         print(f"wrote {args.json} and {plot}")
         return 0
     if cmd == "train":
-        from jobs import train_grm
+        import importlib
 
-        print(json.dumps(train_grm.run(args.run_date, settings), indent=1, default=str))
+        job = importlib.import_module(f"jobs.{TRAINERS[args.model]}")
+        print(json.dumps(job.run(args.run_date, settings, say=_progress), indent=1, default=str))
         return 0
     if cmd == "promote":
-        from jobs import train_grm
+        import importlib
 
-        print(json.dumps(train_grm.promote(settings), indent=1, default=str))
+        job = importlib.import_module(f"jobs.{TRAINERS['group-dpo' if args.model == 'gmllm' else 'grm']}")
+        print(json.dumps(job.promote(settings), indent=1, default=str))
+        return 0
+    if cmd == "generate":
+        from jobs import generate_creatives
+
+        print(json.dumps(generate_creatives.run(args.run_date, settings, run_id=args.run_id, say=_progress),
+                         indent=1, default=str))
         return 0
     if cmd == "validate":
         from jobs import validate_table

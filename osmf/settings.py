@@ -139,25 +139,50 @@ class GroupingConfig:
     prior_strength: float = 50.0  # Beta prior pseudo-impressions, centred on the product CTR
     pair_margin: float = 0.01  # smoothed CTR difference a preference pair must clear
     min_pair_impressions: int = 30  # both creatives of a pair need this many group impressions
+    eval_holdout_fraction: float = 0.2  # users whose clicks never reach group CTR, pairs or models (A/B evaluation)
 
 
-def load_grouping(env: dict | None = None) -> GroupingConfig:
+@dataclass(frozen=True)
+class ModelsConfig:
+    """The ``[models]`` table of the settings file; env ``OSMF_MODELS_<KEY>``."""
+
+    size: str = "default"  # "default" | "tiny" (the configs' tiny() constructors: tests, quick runs)
+    gmllm_epochs: int = 0  # 0 = the config's default
+    dpo_epochs: int = 0  # 0 = the config's default
+    dpo_beta: float = 0.1
+    dpo_group_weighting: str = "equal"  # equal | pairs | sqrt (see osmf_models.group_dpo.loss)
+    dpo_pair_source: str = "both"  # observed | grm | both
+    best_of_n: int = 4  # candidate prompts per group (greedy + sampled), best by the GRM
+    temperature: float = 1.0
+    renderer: str = "procedural"  # procedural | diffusers
+    train_queue: str = "default"  # Airflow queue of the training/generation tasks (e.g. a GPU worker's)
+
+
+_CHOICES = {("models", "size"): ("default", "tiny"), ("models", "renderer"): ("procedural", "diffusers"),
+            ("models", "dpo_group_weighting"): ("equal", "pairs", "sqrt"),
+            ("models", "dpo_pair_source"): ("observed", "grm", "both"),
+            ("grouping", "engine"): ("mllib", "grouped")}
+
+
+def _load_table(cls, section: str, env: dict | None):
+    """A frozen dataclass from the ``[section]`` table of the settings file, then env
+    ``OSMF_<SECTION>_<KEY>``. A bad key or value is an error naming it and where it came from."""
     env = dict(os.environ if env is None else env)
-    fields = {f.name: f for f in dataclasses.fields(GroupingConfig)}
+    fields = {f.name: f for f in dataclasses.fields(cls)}
     values: dict = {}
     home = Path(env.get("OSMF_HOME", ".osmf")).expanduser()
     cfg_file = env.get("OSMF_CONFIG") or (str(home / "osmf.toml") if (home / "osmf.toml").exists() else "")
     raw: dict = {}
     if cfg_file and Path(cfg_file).exists():
-        raw.update({(k, cfg_file): v for k, v in tomllib.loads(Path(cfg_file).read_text()).get("grouping", {}).items()})
+        raw.update({(k, cfg_file): v for k, v in tomllib.loads(Path(cfg_file).read_text()).get(section, {}).items()})
     for name in fields:
-        var = f"OSMF_GROUPING_{name.upper()}"
+        var = f"OSMF_{section.upper()}_{name.upper()}"
         if env.get(var):
             raw[(name, f"environment variable {var}")] = env[var]
     for (key, source), value in raw.items():
         if key not in fields:
-            raise SettingsError(f"unknown setting '{key}' in [grouping] of {source}; known: {', '.join(sorted(fields))}")
-        default = getattr(GroupingConfig, key)
+            raise SettingsError(f"unknown setting '{key}' in [{section}] of {source}; known: {', '.join(sorted(fields))}")
+        default = getattr(cls, key)
         try:
             if isinstance(default, tuple):
                 items = value.split(",") if isinstance(value, str) else list(value)
@@ -170,10 +195,19 @@ def load_grouping(env: dict | None = None) -> GroupingConfig:
                 values[key] = type(default)(value)
         except (TypeError, ValueError):
             raise SettingsError(f"setting '{key}' from {source} has an invalid value {value!r}") from None
-    cfg = GroupingConfig(**values)
-    if cfg.engine not in ("mllib", "grouped"):
-        raise SettingsError(f"setting 'engine' in [grouping] is {cfg.engine!r}; choose 'mllib' or 'grouped'")
-    return cfg
+        choices = _CHOICES.get((section, key))
+        if choices and values[key] not in choices:
+            raise SettingsError(f"setting '{key}' in [{section}] from {source} is {values[key]!r}; "
+                                f"choose one of {', '.join(choices)}")
+    return cls(**values)
+
+
+def load_grouping(env: dict | None = None) -> GroupingConfig:
+    return _load_table(GroupingConfig, "grouping", env)
+
+
+def load_models(env: dict | None = None) -> ModelsConfig:
+    return _load_table(ModelsConfig, "models", env)
 
 
 def offline_env() -> dict[str, str]:

@@ -105,3 +105,12 @@ _t("group_preference_pairs", [
 ], "run_date", ["product_id", "group_id", "chosen_creative_id", "rejected_creative_id"],
    "Per group: chosen vs rejected creative where the smoothed CTR difference clears the margin.",
    "osmf regroup --date D")
+
+# ---- generation ---------------------------------------------------------------------------------
+_t("generated_creatives", [
+    ("run_date", pa.date32()), ("product_id", pa.string()), ("group_id", pa.int32()), ("creative_id", pa.string()),
+    ("prompt", pa.string()), ("background", pa.string()), ("image_uri", pa.string()), ("grm_score", pa.float64()),
+    ("candidates", pa.int32()), ("renderer", pa.string()), ("gmllm_version", pa.string()), ("grm_version", pa.string()),
+], "run_date", ["product_id", "group_id"],
+   "One generated creative per (product, group): the best of N G-MLLM prompts by the GRM, rendered; "
+   "image URIs are relative to OSMF_HOME.", "osmf generate --run-date D")

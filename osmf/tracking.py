@@ -52,8 +52,8 @@ def log_lineage(lake, reads: dict[str, tuple[int, object]], context: str = "trai
         mlflow.set_tag(f"lineage.{table}", str(version))
 
 
-def register(name: str, model_dir: Path, python_model, tags: dict | None = None) -> str:
-    """Log the model directory as a pyfunc model, register a new version, alias it ``challenger``."""
+def register(name: str, model_dir: Path, python_model, tags: dict | None = None, alias: str = "challenger") -> str:
+    """Log the model directory as a pyfunc model, register a new version, alias it (``challenger``)."""
     import mlflow
     from mlflow import MlflowClient
 
@@ -62,10 +62,29 @@ def register(name: str, model_dir: Path, python_model, tags: dict | None = None)
                                    pip_requirements=["osmf"])
     version = str(info.registered_model_version)
     client = MlflowClient()
-    client.set_registered_model_alias(name, "challenger", version)
+    client.set_registered_model_alias(name, alias, version)
     for k, v in (tags or {}).items():
         client.set_model_version_tag(name, version, k, str(v))
     return version
+
+
+def loss_plot(curves: dict, path: Path, xlabel: str = "epoch", title: str = "training") -> Path:
+    """One panel per curve (name -> values), saved as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(curves), figsize=(4.5 * len(curves), 3), squeeze=False)
+    for ax, (name, values) in zip(axes[0], curves.items()):
+        ax.plot(values)
+        ax.set_xlabel(xlabel)
+        ax.set_title(name)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
 
 
 def promote(name: str, evaluate: Callable[[str, dict], float], metric: str) -> dict:

@@ -37,13 +37,13 @@ def save_checkpoint(module, meta: dict, path: str | Path) -> Path:
     return path
 
 
-def image_tensor(paths, size: int):
-    """Images as a float32 array (N, 3, size, size) in [-1, 1]."""
+def image_tensor(images, size: int):
+    """Images (paths or H x W x 3 uint8 arrays) as a float32 array (N, 3, size, size) in [-1, 1]."""
     import numpy as np
     from PIL import Image
 
-    arr = [np.asarray(Image.open(p).convert("RGB").resize((size, size), Image.BILINEAR), np.float32) / 127.5 - 1
-           for p in paths]
+    pil = [Image.fromarray(i) if isinstance(i, np.ndarray) else Image.open(i) for i in images]
+    arr = [np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR), np.float32) / 127.5 - 1 for im in pil]
     return np.stack(arr).transpose(0, 3, 1, 2).copy()
 
 

@@ -99,6 +99,11 @@ def test_ctr_tables_add_up_to_impressions(regrouped, spark, lake, grouping_cfg):
     date, _ = regrouped
     ctr = lake.read_pandas("group_creative_ctr", partition=date)
     imp = window_impressions(spark, lake, date, grouping_cfg.window_days).toPandas()
+    from osmf.holdout import is_heldout
+
+    held = imp["user_id"].map(lambda u: is_heldout(u, grouping_cfg.eval_holdout_fraction))
+    assert 0 < held.mean() < 2 * grouping_cfg.eval_holdout_fraction  # the evaluation users are left out
+    imp = imp[~held]
     assert ctr["impressions"].sum() == len(imp)
     assert ctr["clicks"].sum() == imp["clicked"].sum()
     per_creative = imp.groupby("creative_id").size()

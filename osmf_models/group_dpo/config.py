@@ -22,10 +22,11 @@ class GroupDPOConfig(ConfigMixin):
     lora_alpha: int = 16
     lora_dropout: float = 0.0
     target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    sft_weight: float = 1.0  # + weight x mean NLL of the chosen completions (keeps prompts well formed; 0 = pure DPO)
     train_projector: bool = True  # also train the group projector (needs precomputed reference log-probs)
     epochs: int = 15
     batch_size: int = 64
-    lr: float = 2e-3
+    lr: float = 5e-4
     seed: int = 0
 
     def __post_init__(self):

@@ -1,5 +1,6 @@
 """Group-DPO training: pairs per group, reference log-probs precomputed once with the frozen
-pre-trained G-MLLM, LoRA adapters (peft) on the LM and the group projector trained, adapters merged
+pre-trained G-MLLM, LoRA adapters (peft) on the LM and the group projector trained (loss: Group-DPO plus
+``sft_weight`` x the chosen completions' NLL, as trl's ``loss_type=["sigmoid", "sft"]``), adapters merged
 back at the end so the aligned model saves and loads like any G-MLLM.
 
 The plain-DPO baseline is the same loop with no group conditioning: every pair of a product (from
@@ -17,6 +18,7 @@ import pandas as pd
 import torch
 
 from osmf_models.gmllm.data import background_of
+from osmf_models.gmllm.loss import completion_logps, lm_loss
 from osmf_models.gmllm.model import GMLLM
 from osmf_models.group_dpo.config import GroupDPOConfig
 from osmf_models.group_dpo.loss import group_dpo_loss
@@ -121,9 +123,12 @@ def train_group_dpo(ref: GMLLM, ex: pd.DataFrame, pairs: pd.DataFrame, G: torch.
             sel = order[s:s + cfg.batch_size]
             rows = torch.from_numpy(pairs.ex_row.to_numpy()[sel])
             bc, br = _batches(policy, pairs, titles, sel)
-            pc = policy.sequence_logps(G[rows], I[rows], bc)
+            logits_c = policy(G[rows], I[rows], bc["input_ids"], bc["attention_mask"])
+            pc = completion_logps(logits_c, bc["input_ids"], bc["completion_mask"])
             pr = policy.sequence_logps(G[rows], I[rows], br)
             loss, stats = group_dpo_loss(pc, pr, ref_c[sel], ref_r[sel], gid[sel], cfg.beta, cfg.group_weighting)
+            if cfg.sft_weight:
+                loss = loss + cfg.sft_weight * lm_loss(logits_c, bc["input_ids"], bc["completion_mask"])
             opt.zero_grad()
             loss.backward()
             opt.step()

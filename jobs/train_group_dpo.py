@@ -1,0 +1,159 @@
+"""Align the G-MLLM with Group-DPO for a run date; register it as ``challenger`` of ``osmf-gmllm``.
+
+Starts from ``models:/osmf-gmllm@base`` (the reference) and scores candidates with
+``models:/osmf-grm@champion``. Pairs per (product, group): the observed ``group_preference_pairs``
+and/or GRM pairs (the world's candidate backgrounds rendered for the product and scored for the
+group: the best against the worst few), per ``[models].dpo_pair_source``. Also trains the plain-DPO
+baseline on the same pairs pooled per product with no group conditioning, logged in the same run
+as the artifact ``pooled_dpo`` (the one-size-fits-all arm of ``osmf evaluate ab``). Logs the GRM
+reward (mean predicted CTR of the greedy prompt per group) of base, Group-DPO and pooled DPO.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from jobs._common import job_parser, run_main
+from jobs.train_gmllm import DIMS, READS, load_group_data
+from osmf.generation import GMLLM_NAME, GRM_NAME
+from osmf.lake import Lake
+from osmf.settings import Settings, load_models
+
+log = logging.getLogger("osmf.train_group_dpo")
+
+
+def dpo_config(env: dict | None = None):
+    from osmf_models.group_dpo import GroupDPOConfig
+
+    m = load_models(env)
+    cfg = GroupDPOConfig.tiny() if m.size == "tiny" else GroupDPOConfig()
+    cfg = replace(cfg, beta=m.dpo_beta, group_weighting=m.dpo_group_weighting, pair_source=m.dpo_pair_source)
+    return replace(cfg, epochs=m.dpo_epochs) if m.dpo_epochs else cfg
+
+
+def candidate_backgrounds(creatives: pd.DataFrame, products: pd.DataFrame) -> list[str]:
+    """Every distinct background of the creative catalogue (all products)."""
+    from osmf_models.gmllm.data import background_of
+
+    title = dict(zip(products.product_id, products.title))
+    return sorted({background_of(p, title.get(pid, "")) for p, pid in zip(creatives.background_prompt, creatives.product_id)})
+
+
+def build_pairs(d, cfg, grm, assets, renderer) -> pd.DataFrame:
+    from osmf.generation import score_backgrounds
+    from osmf_models.group_dpo.train import grm_pairs, observed_pairs
+
+    parts = []
+    if cfg.pair_source in ("observed", "both"):
+        parts.append(observed_pairs(d.ex, d.frames["group_preference_pairs"], d.frames["creatives"]))
+    if cfg.pair_source in ("grm", "both"):
+        cands = candidate_backgrounds(d.frames["creatives"], d.frames["products"])
+        scores = score_backgrounds(grm, d.ex, [cands] * len(d.ex), assets, renderer)
+        parts.append(grm_pairs(cands, np.stack(scores), cfg.grm_pairs_per_group, cfg.grm_margin))
+    return pd.concat(parts, ignore_index=True)
+
+
+def run(run_date: str, settings: Settings, lake: Lake | None = None, say=None) -> dict:
+    import mlflow
+
+    from osmf import tracking
+    from osmf.generation import grm_reward, load_registered, make_renderer, product_assets
+    from osmf_models.gmllm.pyfunc import GMLLMPyfunc
+    from osmf_models.group_dpo.train import audience_features, train_group_dpo
+
+    say = say or (lambda m: log.info(m))
+    lake = lake or Lake(settings)
+    tracking.setup(settings)
+    base, base_version = load_registered(GMLLM_NAME, "base")
+    grm, grm_version = load_registered(GRM_NAME, "champion")
+    cfg = dpo_config()
+    d = load_group_data(lake, settings, run_date, base.cfg.image_size)
+    assets = product_assets(d.frames["products"], settings.home)
+    renderer = make_renderer("procedural")
+    pairs = build_pairs(d, cfg, grm, assets, renderer)
+    say(f"  {len(pairs)} preference pairs for {len(d.ex)} groups ({pairs.source.value_counts().to_dict()})")
+    with mlflow.start_run(run_name=f"group-dpo-{run_date}") as run:
+        mlflow.set_tags({"osmf.model": GMLLM_NAME, "osmf.stage": "group-dpo", "osmf.run_date": run_date,
+                         "osmf.base_version": base_version, "osmf.grm_version": grm_version})
+        mlflow.log_params({f"dpo.{k}": v for k, v in cfg.to_dict().items()})
+        tracking.log_lineage(lake, {t: (d.versions[t], d.frames[t]) for t in (*READS, *DIMS)})
+        say("  Group-DPO (per-group pairs, group-averaged loss)")
+        policy, m_group, c_group = train_group_dpo(base, d.ex, pairs, d.G, d.I, cfg, say=say)
+        say("  plain DPO baseline (pairs pooled per product, no group conditioning)")
+        sizes = d.frames["groups"].set_index(["product_id", "group_id"]).loc[list(zip(d.ex.product_id, d.ex.group_id)), "size"].to_numpy()
+        G_aud = audience_features(d.ex, sizes.astype(float))
+        pooled, m_pooled, c_pooled = train_group_dpo(base, d.ex, pairs, G_aud, d.I, replace(cfg, group_weighting="pairs"),
+                                                     group_keys=np.zeros(len(d.ex), dtype=np.int64), say=say)
+        metrics = {f"group_dpo_{k}": v for k, v in m_group.items()}
+        metrics.update({f"pooled_dpo_{k}": v for k, v in m_pooled.items()})
+        metrics.update(base_grm_reward=grm_reward(base, grm, d.ex, d.G, d.I, assets, renderer),
+                       group_dpo_grm_reward=grm_reward(policy, grm, d.ex, d.G, d.I, assets, renderer),
+                       pooled_dpo_grm_reward=grm_reward(pooled, grm, d.ex, G_aud, d.I, assets, renderer),
+                       observed_pairs=int((pairs.source == "observed").sum()), grm_pairs=int((pairs.source == "grm").sum()))
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+        for step, (a, b) in enumerate(zip(c_group["loss"], c_pooled["loss"])):
+            mlflow.log_metrics({"group_dpo_loss": a, "pooled_dpo_loss": b}, step=step)
+        with tempfile.TemporaryDirectory(dir=settings.home) as tmp:
+            tmp = Path(tmp)
+            plot = tracking.loss_plot({"Group-DPO loss": c_group["loss"], "plain DPO loss": c_pooled["loss"],
+                                       "Group-DPO reward accuracy": c_group["reward_accuracy"]}, tmp / "dpo.png",
+                                      title=f"DPO {run_date}")
+            mlflow.log_artifact(str(plot), "plots")
+            mlflow.log_artifacts(str(pooled.save(tmp / "pooled_dpo")), "pooled_dpo")
+            version = tracking.register(GMLLM_NAME, policy.save(tmp / "gmllm"), GMLLMPyfunc(),
+                                        tags={"stage": "group-dpo", "run_date": run_date, "base_version": base_version,
+                                              "grm_version": grm_version,
+                                              "grm_reward": metrics["group_dpo_grm_reward"]})
+        metrics.update(run_id=run.info.run_id, version=version)
+    say(f"  GRM reward of the greedy prompts: base {metrics['base_grm_reward']:.4f}, Group-DPO "
+        f"{metrics['group_dpo_grm_reward']:.4f}, plain DPO {metrics['pooled_dpo_grm_reward']:.4f}")
+    log.info("Group-DPO %s: registered %s version %s as challenger", run_date, GMLLM_NAME, version)
+    return metrics
+
+
+def evaluate_uri(settings: Settings, run_date: str, grm_version: str, lake: Lake | None = None):
+    """An evaluator for promotion: GRM reward (pinned GRM version) on the pinned groups."""
+
+    def evaluate(model_uri: str, lineage: dict) -> float:
+        import mlflow
+
+        from osmf.generation import grm_reward, make_renderer, product_assets
+
+        lk = lake or Lake(settings)
+        gm = mlflow.pyfunc.load_model(model_uri).unwrap_python_model().model
+        grm = mlflow.pyfunc.load_model(f"models:/{GRM_NAME}/{grm_version}").unwrap_python_model().model
+        d = load_group_data(lk, settings, run_date, gm.cfg.image_size, versions=lineage)
+        return grm_reward(gm, grm, d.ex, d.G, d.I, product_assets(d.frames["products"], settings.home),
+                          make_renderer("procedural"))
+
+    return evaluate
+
+
+def promote(settings: Settings, lake: Lake | None = None) -> dict:
+    """Promote the G-MLLM challenger if its GRM reward beats the champion's on the same data."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    from osmf import tracking
+
+    tracking.setup(settings)
+    ch = MlflowClient().get_model_version_by_alias(GMLLM_NAME, "challenger")
+    tags = mlflow.get_run(ch.run_id).data.tags
+    return tracking.promote(GMLLM_NAME, evaluate_uri(settings, tags["osmf.run_date"], tags["osmf.grm_version"], lake),
+                            "grm_reward")
+
+
+def main(argv=None) -> int:
+    parser = job_parser(__doc__.splitlines()[0])
+    return run_main(parser, lambda a, s: print(json.dumps(run(a.run_date, s), indent=1, default=str)), argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,25 @@
+"""MLflow pyfunc wrapper so a registered G-MLLM loads back by ``models:/osmf-gmllm@champion``.
+
+Input: a DataFrame with ``title``, ``group_features`` (list of floats) and ``image_path``.
+Output: the greedy background prompt per row."""
+
+from __future__ import annotations
+
+import mlflow.pyfunc
+
+
+class GMLLMPyfunc(mlflow.pyfunc.PythonModel):
+    def load_context(self, context):
+        from osmf_models.gmllm.model import GMLLM
+
+        self.model = GMLLM.load(context.artifacts["model_dir"])
+
+    def predict(self, context, model_input, params=None):
+        import numpy as np
+        import torch
+
+        from osmf_models.common import image_tensor
+
+        G = torch.tensor(np.stack(model_input["group_features"].to_numpy()), dtype=torch.float32)
+        I = torch.from_numpy(image_tensor(model_input["image_path"].tolist(), self.model.cfg.image_size))
+        return [g[0] for g in self.model.generate(G, I, model_input["title"].tolist())]
