@@ -103,9 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     vc.add_argument("--retention-hours", type=int, default=168)
     vc.add_argument("--apply", action="store_true")
 
-    d = sub.add_parser("demo", help="the main job: generate the world, ingest every day, validate, summarise",
-                       description="Generate the world, ingest all its days, validate every partition and "
-                                   "print what is in the lake.")
+    d = sub.add_parser("demo", help="the main job: world -> the nightly chain through Airflow -> A/B report",
+                       description="Generate the world, run the nightly chain through Airflow (ingest every "
+                                   "day; regroup, train, generate the last), then evaluate the grouping and the "
+                                   "simulated A/B test and print the results.")
     d.add_argument("--preset", choices=["tiny", "small"], default="small")
     d.add_argument("--config", type=Path, default=None, help="a world TOML instead of a preset")
 

@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -25,27 +24,33 @@ def airflow_env(settings) -> dict[str, str]:
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING"),
             "OSMF_HOME": str(Path(settings.home).resolve())}
 
 
-def ensure_airflow(settings) -> dict[str, str]:
-    """Point this process at ``$OSMF_HOME/airflow`` and migrate its metadata DB once."""
+def ensure_airflow(settings) -> Path:
+    """Point this process at ``$OSMF_HOME/airflow`` (unless ``AIRFLOW_HOME`` is already set: then
+    that Airflow is used as configured) and migrate its metadata DB once."""
     env = airflow_env(settings)
-    os.environ.update(env)
-    Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
-    stamp = Path(env["AIRFLOW_HOME"]) / ".migrated"
+    os.environ["OSMF_HOME"] = env.pop("OSMF_HOME")
+    if "AIRFLOW_HOME" not in os.environ:
+        os.environ.update(env)
+    os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(DAGS_DIR))
+    home = Path(os.environ["AIRFLOW_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    stamp = home / ".osmf-migrated"
     if not stamp.exists():
-        subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env={**os.environ, **env}, check=True,
+        subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=dict(os.environ), check=True,
                        stdout=subprocess.DEVNULL)
         stamp.touch()
-    return env
+    return home
 
 
 def load_dags(settings) -> dict:
     ensure_airflow(settings)
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(DAGS_DIR), include_examples=False)
+    bag = DagBag(dag_folder=str(DAGS_DIR))
     if bag.import_errors:
         raise RuntimeError(f"DAG import errors: {bag.import_errors}")
     return bag.dags
@@ -64,14 +69,13 @@ def run_dag(dags: dict, dag_id: str, run_date: str, conf: dict | None = None) ->
 def run_chain(settings, dates: list[str], say=print, train_conf: dict | None = None) -> None:
     """osmf_ingest for every date, then regroup -> train -> generate for the last one."""
     dags = load_dags(settings)
-    t0 = time.perf_counter()
     for k, d in enumerate(dates, 1):
-        say(f"[{time.perf_counter() - t0:6.1f}s] airflow: osmf_ingest {d} ({k}/{len(dates)})")
+        say(f"airflow: osmf_ingest {d} ({k}/{len(dates)})")
         run_dag(dags, "osmf_ingest", d)
     for dag_id in CHAIN:
-        say(f"[{time.perf_counter() - t0:6.1f}s] airflow: {dag_id} {dates[-1]}")
+        say(f"airflow: {dag_id} {dates[-1]}")
         run_dag(dags, dag_id, dates[-1], train_conf if dag_id == "osmf_train" else None)
-    say(f"[{time.perf_counter() - t0:6.1f}s] airflow: chain done")
+    say("airflow: chain done")
 
 
 def grouping_report(settings, run_date: str) -> dict:

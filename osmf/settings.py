@@ -226,4 +226,6 @@ def offline_env() -> dict[str, str]:
 
 def apply_offline_env() -> None:
     for key, value in offline_env().items():
+        if key == "SPARK_LOCAL_IP" and not os.environ.get("OSMF_SPARK_MASTER", "local").startswith("local"):
+            continue  # on a cluster the driver must be reachable from the executors
         os.environ.setdefault(key, value)

@@ -10,6 +10,18 @@ for _k, _v in {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_
                "PYSPARK_DRIVER_PYTHON": sys.executable, "GX_ANALYTICS_ENABLED": "false"}.items():
     os.environ.setdefault(_k, _v)
 
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+# One Airflow home for the whole run (metadata in SQLite), set before anything imports airflow.
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="osmf-airflow-"))
+for _k, _v in {"AIRFLOW_HOME": str(_AIRFLOW_HOME),
+               "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME / 'airflow.db'}",
+               "AIRFLOW__CORE__DAGS_FOLDER": str(Path(__file__).resolve().parent.parent / "dags"),
+               "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+               "OSMF_MODELS_SIZE": "tiny"}.items():
+    os.environ[_k] = _v
+
 import pytest  # noqa: E402
 
 

@@ -1,0 +1,65 @@
+"""DAG integrity: one DagBag, parsed in a fresh interpreter so we can see what parsing imports."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PARSE = r"""
+import json, sys
+from airflow.sdk import Connection, Variable
+def _forbidden(*a, **k):
+    raise RuntimeError("Variable/Connection lookup while parsing")
+Variable.get = _forbidden
+Connection.get = _forbidden
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder=sys.argv[1])
+out = {"errors": {k: str(v) for k, v in bag.import_errors.items()},
+       "heavy": sorted(m for m in ("torch", "pyspark", "transformers", "diffusers", "mlflow", "great_expectations",
+                                   "deltalake", "pandas") if m in sys.modules),
+       "dags": {}}
+for dag_id, dag in bag.dags.items():
+    out["dags"][dag_id] = {
+        "tags": sorted(dag.tags), "doc": bool(dag.doc_md), "schedule": type(dag.timetable).__name__,
+        "tasks": {t.task_id: {"retries": t.retries, "timeout": t.execution_timeout.total_seconds() if t.execution_timeout else None,
+                              "queue": t.queue, "outlets": [getattr(o, "name", str(o)) for o in t.outlets]}
+                  for t in dag.tasks}}
+print("JSON" + json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def parsed():
+    res = subprocess.run([sys.executable, "-c", PARSE, str(ROOT / "dags")], capture_output=True, text=True, cwd=ROOT,
+                         env={**__import__("os").environ, "OSMF_MODELS_TRAIN_QUEUE": "gpu"})
+    line = [x for x in res.stdout.splitlines() if x.startswith("JSON")]
+    assert line, res.stderr[-3000:]
+    return json.loads(line[-1][4:])
+
+
+def test_no_import_errors_and_no_heavy_imports_while_parsing(parsed):
+    assert parsed["errors"] == {}
+    assert parsed["heavy"] == []  # torch, pyspark, mlflow... are imported by tasks, never by parsing
+
+
+def test_the_four_dags_with_tags_docs_retries_and_timeouts(parsed):
+    assert set(parsed["dags"]) == {"osmf_ingest", "osmf_regroup", "osmf_train", "osmf_generate"}
+    for dag_id, d in parsed["dags"].items():
+        assert "osmf" in d["tags"] and len(d["tags"]) >= 2 and d["doc"], dag_id
+        for task_id, t in d["tasks"].items():
+            assert t["retries"] >= 1 and t["timeout"] and t["timeout"] <= 4 * 3600, (dag_id, task_id)
+
+
+def test_assets_chain_the_dags_and_training_goes_to_the_configured_queue(parsed):
+    d = parsed["dags"]
+    outlets = {dag_id: {o for t in v["tasks"].values() for o in t["outlets"]} for dag_id, v in d.items()}
+    assert outlets == {"osmf_ingest": {"impressions"}, "osmf_regroup": {"groups"}, "osmf_train": {"models"},
+                       "osmf_generate": {"generated_creatives"}}
+    assert d["osmf_regroup"]["schedule"] == d["osmf_generate"]["schedule"] == "AssetOrTimeSchedule"
+    assert d["osmf_train"]["schedule"] == "AssetTriggeredTimetable"
+    assert {t["queue"] for t in d["osmf_train"]["tasks"].values()} == {"gpu"}
+    assert d["osmf_generate"]["tasks"]["generate"]["queue"] == "gpu"
+    assert d["osmf_ingest"]["tasks"]["ingest"]["queue"] != "gpu"
