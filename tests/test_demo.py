@@ -102,7 +102,7 @@ def test_gmllm_registry_loads_in_a_fresh_process_and_refuses_a_challenger_that_i
     with mlflow.start_run(run_id=champ.run_id):
         version = tracking.register(GMLLM_NAME, inner.save(settings.home / "tmp" / "same"), GMLLMPyfunc())
     decision = train_group_dpo.promote(settings)
-    assert decision["promoted"] is False and decision["challenger"] == version
+    assert decision["promoted"] is False and str(decision["challenger"]) == version
     assert client.get_model_version_by_alias(GMLLM_NAME, "champion").version == champ.version
     assert client.get_model_version(GMLLM_NAME, version).tags["promotion.decision"].startswith("refused")
 
