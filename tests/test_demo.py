@@ -128,4 +128,11 @@ def test_rerunning_the_whole_chain_changes_no_table(demo):
     run_chain(settings, read_manifest(settings.home)["dates"], say=lambda m: None)
     after = snapshot()
     for name in TABLES:
-        assert before[name].equals(after[name]), name
+        a, b = before[name], after[name]
+        assert list(a.columns) == list(b.columns) and len(a) == len(b), name
+        for col in a.columns:  # exact, except floats: Spark's summation order may move the last bits
+            x, y = a[col].tolist(), b[col].tolist()
+            if any(isinstance(v, float) or (isinstance(v, tuple) and v and isinstance(v[0], float)) for v in x):
+                assert np.allclose(np.array(x, dtype=float), np.array(y, dtype=float), rtol=1e-9, atol=1e-12, equal_nan=True), (name, col)
+            else:
+                assert x == y, (name, col)
