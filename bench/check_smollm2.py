@@ -43,10 +43,11 @@ def main() -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--gguf", default=None)
-    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--epochs", type=int, default=60)
+    ap.add_argument("--lr", type=float, default=5e-4)
     args = ap.parse_args()
     path = args.gguf or find_gguf()
-    cfg = GMLLMConfig(group_dim=4, lm_path=path, epochs=args.epochs, lr=2e-4, batch_size=4, image_size=16,
+    cfg = GMLLMConfig(group_dim=4, lm_path=path, epochs=args.epochs, lr=args.lr, batch_size=4, image_size=16,
                       max_new_tokens=24)
     t0 = time.perf_counter()
     tok = real_tokenizer(cfg)
