@@ -151,3 +151,18 @@ def test_group_dpo_trains_lora_and_projector_and_learns_each_groups_preference(t
     gain = (aligned.sequence_logps(GG, II, b) - ref.sequence_logps(GG, II, b)).detach()
     assert gain[0] > gain[2] and gain[1] > gain[3]  # each group moved toward its own chosen text
     assert not any("lora" in k for k in aligned.state_dict())  # adapters merged back
+
+
+def test_pair_mining_audience_features_and_prompt_parts():
+    from osmf_models.gmllm.data import background_of, full_prompt
+    from osmf_models.group_dpo.train import audience_features, grm_pairs
+
+    scores = np.array([[0.10, 0.30, 0.20, 0.295], [0.2, 0.2, 0.2, 0.2]])
+    pairs = grm_pairs(["a", "b", "c", "d"], scores, per_group=2, margin=0.01)
+    # row 0: best "b" against the two worst ("a", "c"); "d" is within the margin; row 1: no pair
+    assert pairs[["ex_row", "chosen", "rejected"]].values.tolist() == [[0, "b", "a"], [0, "b", "c"]]
+    ex = pd.DataFrame({"product_id": ["p", "p", "q"], "features": [np.array([1.0, 0]), np.array([0, 1.0]), np.array([2.0, 2])]})
+    aud = audience_features(ex, np.array([3.0, 1.0, 5.0])).numpy()
+    assert np.allclose(aud, [[0.75, 0.25], [0.75, 0.25], [2, 2]])  # size-weighted per product, same for its groups
+    assert background_of("Red Shoe on a beach, hd", "Red Shoe") == "on a beach, hd"
+    assert full_prompt("Red Shoe", "on a beach, hd") == "Red Shoe on a beach, hd"

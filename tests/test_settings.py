@@ -36,3 +36,20 @@ def test_bad_settings_name_the_key(tmp_path):
         load_settings({"OSMF_LAKE_BACKEND": "parquet"})
     with pytest.raises(SettingsError, match="does not exist"):
         load_settings({"OSMF_CONFIG": str(tmp_path / "missing.toml")})
+
+
+def test_grouping_and_models_tables_name_a_bad_key_or_value(tmp_path):
+    from osmf.settings import load_grouping, load_models
+
+    cfg = tmp_path / "osmf.toml"
+    cfg.write_text('[models]\nbest_of_n = 6\nrenderer = "diffusers"\n[grouping]\nk_candidates = [3, 2]\n')
+    m = load_models({"OSMF_CONFIG": str(cfg), "OSMF_MODELS_DPO_BETA": "0.2"})
+    assert (m.best_of_n, m.renderer, m.dpo_beta) == (6, "diffusers", 0.2)
+    assert load_grouping({"OSMF_CONFIG": str(cfg)}).k_candidates == (2, 3)
+    with pytest.raises(SettingsError, match="'renderer'.*choose one of procedural, diffusers"):
+        load_models({"OSMF_MODELS_RENDERER": "dalle"})
+    with pytest.raises(SettingsError, match="unknown setting 'beta'"):
+        cfg.write_text("[models]\nbeta = 1\n")
+        load_models({"OSMF_CONFIG": str(cfg)})
+    with pytest.raises(SettingsError, match="'best_of_n'.*invalid value"):
+        load_models({"OSMF_MODELS_BEST_OF_N": "many"})
