@@ -12,7 +12,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 .PHONY: setup demo test bench bench-grouping clean help
 
 help:
-	@echo "make demo   - set up .venv and run the main job (small world -> lake, validated, summarised)"
+	@echo "make demo   - set up .venv and run the main job (small world -> the nightly chain through Airflow -> A/B report)"
 	@echo "make test   - set up .venv and run the test suite"
 	@echo "make bench  - ingest benchmark (5M events; prints events/s and the ratio to raw pyarrow)"
 	@echo "make bench-grouping - batched MLlib grouping of 1000 products x 500 users vs scikit-learn"
