@@ -51,7 +51,7 @@ def run(run_date: str, settings: Settings, lake: Lake | None = None, run_id: str
 
     from jobs.train_gmllm import load_group_data
     from osmf import tracking
-    from osmf.generation import load_registered, make_renderer, product_assets, propose, score_backgrounds
+    from osmf.generation import best_of_n, load_registered, make_renderer, product_assets
     from osmf.runinfo import resolve_run_id
     from osmf_models.gmllm.data import full_prompt
 
@@ -61,26 +61,25 @@ def run(run_date: str, settings: Settings, lake: Lake | None = None, run_id: str
     tracking.setup(settings)
     gm, gm_version = load_registered(GMLLM_NAME, "champion")
     grm, grm_version = load_registered(GRM_NAME, "champion")
-    d = load_group_data(lake, settings, run_date, gm.cfg.image_size)
+    d = load_group_data(lake, settings, run_date)
     ex = d.ex
     assets = product_assets(d.frames["products"], settings.home)
-    cands = propose(gm, d.G, d.I, list(ex.title), m.best_of_n, m.temperature, seed=0)
-    scores = score_backgrounds(grm, ex, cands, assets, make_renderer("procedural"))
+    backgrounds, scores, n_cands = best_of_n(gm, grm, ex, d.G, d.images(gm.cfg.image_size), assets,
+                                             make_renderer("procedural"), m.best_of_n, m.temperature)
     renderer = make_renderer(m.renderer)
     out_dir = settings.home / "generated" / f"run_date={run_date}"
     out_dir.mkdir(parents=True, exist_ok=True)
     rows, images = [], []
     for i, (pid, gid, title) in enumerate(zip(ex.product_id, ex.group_id, ex.title)):
-        best = int(np.argmax(scores[i]))
-        prompt = full_prompt(title, cands[i][best])
+        prompt = full_prompt(title, backgrounds[i])
         img, mask = assets[pid]
         res = renderer.render(img, mask, prompt)
         uri = f"generated/run_date={run_date}/{pid}_g{gid}.png"
         Image.fromarray(res.image).save(settings.home / uri)
         images.append(res.image)
         rows.append({"product_id": pid, "group_id": int(gid), "creative_id": f"gen-{run_date}-{pid}-g{gid}",
-                     "prompt": prompt, "background": cands[i][best], "image_uri": uri,
-                     "grm_score": float(scores[i][best]), "candidates": len(cands[i]), "renderer": res.renderer,
+                     "prompt": prompt, "background": backgrounds[i], "image_uri": uri,
+                     "grm_score": float(scores[i]), "candidates": n_cands[i], "renderer": res.renderer,
                      "gmllm_version": gm_version, "grm_version": grm_version})
         if say and (i + 1) % max(1, len(ex) // 5) == 0:
             say(f"  generated {i + 1}/{len(ex)} creatives")

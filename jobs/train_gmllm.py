@@ -30,14 +30,19 @@ class GroupData:
     versions: dict
     frames: dict
     ex: object  # DataFrame: one row per (product, group)
-    G: object
-    I: object
+    G: object  # group features (N, D)
+    home: Path
+
+    def images(self, size: int):
+        """The examples' product images at a model's image size (N, 3, size, size)."""
+        from osmf_models.gmllm.data import product_images
+
+        return product_images(self.ex, self.home, size)
 
 
-def load_group_data(lake: Lake, settings: Settings, run_date: str, image_size: int,
-                    versions: dict | None = None) -> GroupData:
+def load_group_data(lake: Lake, settings: Settings, run_date: str, versions: dict | None = None) -> GroupData:
     """The run date's groups as G-MLLM examples, at pinned table versions (default: the latest)."""
-    from osmf_models.gmllm.data import group_examples, tensors
+    from osmf_models.gmllm.data import group_examples, group_tensor
 
     versions = versions or {t: lake.version(t) for t in (*READS, *DIMS)}
     frames = {t: lake.read_pandas(t, version=versions[t], partition=run_date) for t in READS}
@@ -45,8 +50,7 @@ def load_group_data(lake: Lake, settings: Settings, run_date: str, image_size: i
     if frames["groups"].empty or frames["group_creative_ctr"].empty:
         raise ValueError(f"no groups for {run_date}; run `osmf regroup --date {run_date}`")
     ex = group_examples(frames["groups"], frames["products"], frames["creatives"], frames["group_creative_ctr"])
-    G, I = tensors(ex, settings.home, image_size)
-    return GroupData(versions, frames, ex, G, I)
+    return GroupData(versions, frames, ex, group_tensor(ex), Path(settings.home))
 
 
 def gmllm_config(group_dim: int, env: dict | None = None):
@@ -71,11 +75,8 @@ def run(run_date: str, settings: Settings, lake: Lake | None = None, say=None) -
     from osmf_models.gmllm.train import pretrain
 
     lake = lake or Lake(settings)
-    probe = lake.read_pandas("groups", partition=run_date)
-    if probe.empty:
-        raise ValueError(f"no groups for {run_date}; run `osmf regroup --date {run_date}`")
-    cfg = gmllm_config(len(probe["features"].iloc[0]))
-    d = load_group_data(lake, settings, run_date, cfg.image_size)
+    d = load_group_data(lake, settings, run_date)
+    cfg = gmllm_config(d.G.shape[1])
     f = d.frames
     tok = real_tokenizer(cfg) if cfg.lm_path else train_tokenizer(corpus(f["groups"], f["products"], f["creatives"]), cfg.vocab_size)
     model = GMLLM(cfg, tok)
@@ -84,7 +85,7 @@ def run(run_date: str, settings: Settings, lake: Lake | None = None, say=None) -
         mlflow.set_tags({"osmf.model": GMLLM_NAME, "osmf.stage": "pretrained", "osmf.run_date": run_date})
         mlflow.log_params({f"gmllm.{k}": v for k, v in cfg.to_dict().items()})
         tracking.log_lineage(lake, {t: (d.versions[t], f[t]) for t in (*READS, *DIMS)})
-        metrics, curves = pretrain(model, d.ex, d.G, d.I, say=say)
+        metrics, curves = pretrain(model, d.ex, d.G, d.images(cfg.image_size), say=say)
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
         for step, value in enumerate(curves["loss"]):
             mlflow.log_metric("train_loss", value, step=step)

@@ -74,7 +74,8 @@ def run(run_date: str, settings: Settings, lake: Lake | None = None, say=None) -
     base, base_version = load_registered(GMLLM_NAME, "base")
     grm, grm_version = load_registered(GRM_NAME, "champion")
     cfg = dpo_config()
-    d = load_group_data(lake, settings, run_date, base.cfg.image_size)
+    d = load_group_data(lake, settings, run_date)
+    I = d.images(base.cfg.image_size)
     assets = product_assets(d.frames["products"], settings.home)
     renderer = make_renderer("procedural")
     pairs = build_pairs(d, cfg, grm, assets, renderer)
@@ -85,17 +86,16 @@ def run(run_date: str, settings: Settings, lake: Lake | None = None, say=None) -
         mlflow.log_params({f"dpo.{k}": v for k, v in cfg.to_dict().items()})
         tracking.log_lineage(lake, {t: (d.versions[t], d.frames[t]) for t in (*READS, *DIMS)})
         say("  Group-DPO (per-group pairs, group-averaged loss)")
-        policy, m_group, c_group = train_group_dpo(base, d.ex, pairs, d.G, d.I, cfg, say=say)
+        policy, m_group, c_group = train_group_dpo(base, d.ex, pairs, d.G, I, cfg, say=say)
         say("  plain DPO baseline (pairs pooled per product, no group conditioning)")
-        sizes = d.frames["groups"].set_index(["product_id", "group_id"]).loc[list(zip(d.ex.product_id, d.ex.group_id)), "size"].to_numpy()
-        G_aud = audience_features(d.ex, sizes.astype(float))
-        pooled, m_pooled, c_pooled = train_group_dpo(base, d.ex, pairs, G_aud, d.I, replace(cfg, group_weighting="pairs"),
+        G_aud = audience_features(d.ex, d.ex["size"].to_numpy(float))
+        pooled, m_pooled, c_pooled = train_group_dpo(base, d.ex, pairs, G_aud, I, replace(cfg, group_weighting="pairs"),
                                                      group_keys=np.zeros(len(d.ex), dtype=np.int64), say=say)
         metrics = {f"group_dpo_{k}": v for k, v in m_group.items()}
         metrics.update({f"pooled_dpo_{k}": v for k, v in m_pooled.items()})
-        metrics.update(base_grm_reward=grm_reward(base, grm, d.ex, d.G, d.I, assets, renderer),
-                       group_dpo_grm_reward=grm_reward(policy, grm, d.ex, d.G, d.I, assets, renderer),
-                       pooled_dpo_grm_reward=grm_reward(pooled, grm, d.ex, G_aud, d.I, assets, renderer),
+        metrics.update(base_grm_reward=grm_reward(base, grm, d.ex, d.G, I, assets, renderer),
+                       group_dpo_grm_reward=grm_reward(policy, grm, d.ex, d.G, I, assets, renderer),
+                       pooled_dpo_grm_reward=grm_reward(pooled, grm, d.ex, G_aud, I, assets, renderer),
                        observed_pairs=int((pairs.source == "observed").sum()), grm_pairs=int((pairs.source == "grm").sum()))
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
         for step, (a, b) in enumerate(zip(c_group["loss"], c_pooled["loss"])):
@@ -129,8 +129,8 @@ def evaluate_uri(settings: Settings, run_date: str, grm_version: str, lake: Lake
         lk = lake or Lake(settings)
         gm = mlflow.pyfunc.load_model(model_uri).unwrap_python_model().model
         grm = mlflow.pyfunc.load_model(f"models:/{GRM_NAME}/{grm_version}").unwrap_python_model().model
-        d = load_group_data(lk, settings, run_date, gm.cfg.image_size, versions=lineage)
-        return grm_reward(gm, grm, d.ex, d.G, d.I, product_assets(d.frames["products"], settings.home),
+        d = load_group_data(lk, settings, run_date, versions=lineage)
+        return grm_reward(gm, grm, d.ex, d.G, d.images(gm.cfg.image_size), product_assets(d.frames["products"], settings.home),
                           make_renderer("procedural"))
 
     return evaluate

@@ -36,10 +36,10 @@ def one_size_prompts(settings, lake, run_date: str) -> tuple[pd.DataFrame, str]:
     from mlflow import MlflowClient
 
     from jobs.train_gmllm import load_group_data
-    from osmf.generation import GMLLM_NAME, GRM_NAME, load_registered, make_renderer, product_assets, propose, score_backgrounds
+    from osmf.generation import GMLLM_NAME, GRM_NAME, best_of_n, load_registered, make_renderer, product_assets
     from osmf.settings import load_models
     from osmf_models.gmllm import GMLLM
-    from osmf_models.gmllm.data import full_prompt
+    from osmf_models.gmllm.data import full_prompt, product_images
     from osmf_models.group_dpo.train import audience_features
 
     champ = MlflowClient().get_model_version_by_alias(GMLLM_NAME, "champion")
@@ -47,15 +47,15 @@ def one_size_prompts(settings, lake, run_date: str) -> tuple[pd.DataFrame, str]:
                                                dst_path=str(settings.home / "tmp" / f"pooled_v{champ.version}"))
     pooled = GMLLM.load(path)
     grm, _ = load_registered(GRM_NAME, "champion")
-    d = load_group_data(lake, settings, run_date, pooled.cfg.image_size)
-    sizes = d.frames["groups"].set_index(["product_id", "group_id"]).loc[list(zip(d.ex.product_id, d.ex.group_id)), "size"]
-    G_aud = audience_features(d.ex, sizes.to_numpy().astype(float))
+    d = load_group_data(lake, settings, run_date)
+    G_aud = audience_features(d.ex, d.ex["size"].to_numpy(float))
     first = d.ex.drop_duplicates("product_id").index.to_numpy()
     ex = d.ex.loc[first].assign(features=list(G_aud[first].numpy())).reset_index(drop=True)
     m = load_models()
-    cands = propose(pooled, G_aud[first], d.I[first], list(ex.title), m.best_of_n, m.temperature, seed=0)
-    scores = score_backgrounds(grm, ex, cands, product_assets(d.frames["products"], settings.home), make_renderer("procedural"))
-    prompts = [full_prompt(t, c[int(np.argmax(s))]) for t, c, s in zip(ex.title, cands, scores)]
+    backgrounds, _, _ = best_of_n(pooled, grm, ex, G_aud[first], product_images(ex, settings.home, pooled.cfg.image_size),
+                                  product_assets(d.frames["products"], settings.home), make_renderer("procedural"),
+                                  m.best_of_n, m.temperature)
+    prompts = [full_prompt(t, b) for t, b in zip(ex.title, backgrounds)]
     return pd.DataFrame({"product_id": ex.product_id, "prompt": prompts}), f"{GMLLM_NAME} v{champ.version} run {champ.run_id}/pooled_dpo"
 
 
@@ -85,7 +85,8 @@ def evaluate_ab(run_date: str, settings, lake=None, grouping_report: dict | None
     overall = ctr.groupby(["product_id", "creative_id"])[["clicks", "impressions"]].sum()
     best_hist = (overall.clicks / overall.impressions).reset_index(name="ctr").sort_values(
         ["product_id", "ctr", "creative_id"], ascending=[True, False, True]).drop_duplicates("product_id")
-    style = dict(zip(lake.read_pandas("creatives").creative_id, lake.read_pandas("creatives")["style"]))
+    creatives = lake.read_pandas("creatives", columns=["creative_id", "style"])
+    style = dict(zip(creatives.creative_id, creatives["style"]))
     hist = {p: style[c] for p, c in zip(best_hist.product_id, best_hist.creative_id)}
     gen_prompt = {(p, gid): pr for p, gid, pr in zip(gen.product_id, gen.group_id, gen.prompt)}
     rows = []

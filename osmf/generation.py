@@ -45,26 +45,11 @@ def make_renderer(kind: str, seed: int = 0):
     raise ValueError(f"unknown renderer {kind!r}; choose procedural or diffusers")
 
 
-def grm_scores(grm, features: np.ndarray, images: list[np.ndarray], prompts: list[str]) -> np.ndarray:
-    """Predicted CTR of each (group features, image, prompt) row."""
-    import torch
-
-    from osmf_models.common import image_tensor
-    from osmf_models.grm.model import prompt_features
-
-    cfg = grm.cfg
-    with torch.no_grad():
-        grm.eval()
-        s = grm(torch.tensor(np.asarray(features), dtype=torch.float32),
-                torch.from_numpy(image_tensor(images, cfg.image_size)),
-                torch.from_numpy(prompt_features(prompts, cfg.text_dim)))
-    return torch.sigmoid(s).numpy()
-
-
 def score_backgrounds(grm, ex: pd.DataFrame, backgrounds: list[list[str]], assets, renderer) -> list[np.ndarray]:
     """For each example row (product, group) and its candidate backgrounds: the GRM's predicted CTR
     of the rendered creative. Rendering uses ``renderer`` (procedural on CPU)."""
     from osmf_models.gmllm.data import full_prompt
+    from osmf_models.grm.model import predict_ctr
 
     feats, imgs, prompts, owner = [], [], [], []
     for i, (pid, title, f, cands) in enumerate(zip(ex.product_id, ex.title, ex.features, backgrounds)):
@@ -75,7 +60,7 @@ def score_backgrounds(grm, ex: pd.DataFrame, backgrounds: list[list[str]], asset
             imgs.append(renderer.render(img, mask, p).image)
             prompts.append(p)
             owner.append(i)
-    s = grm_scores(grm, np.stack(feats), imgs, prompts) if feats else np.zeros(0)
+    s = predict_ctr(grm, feats, imgs, prompts) if feats else np.zeros(0)
     owner = np.asarray(owner)
     return [s[owner == i] for i in range(len(ex))]
 
@@ -90,6 +75,17 @@ def propose(gm, G, I, titles: list[str], n: int, temperature: float, seed: int) 
         for row, extra in zip(out, sampled):
             row.extend(e for e in dict.fromkeys(extra) if e not in row)
     return [[c for c in row if c] or [""] for row in out]
+
+
+def best_of_n(gm, grm, ex: pd.DataFrame, G, I, assets, renderer, n: int, temperature: float,
+              seed: int = 0) -> tuple[list[str], np.ndarray, list[int]]:
+    """Per example row: the candidate background the GRM scores best for the row's features, its
+    score, and how many distinct candidates there were."""
+    cands = propose(gm, G, I, list(ex["title"]), n, temperature, seed)
+    scores = score_backgrounds(grm, ex, cands, assets, renderer)
+    best = [int(np.argmax(s)) for s in scores]
+    return ([c[b] for c, b in zip(cands, best)], np.array([s[b] for s, b in zip(scores, best)]),
+            [len(c) for c in cands])
 
 
 def grm_reward(gm, grm, ex: pd.DataFrame, G, I, assets, renderer) -> float:

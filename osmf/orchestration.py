@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
-ASSETS = ("impressions", "groups", "models", "generated_creatives")
 DEFAULT_ARGS = {"owner": "osmf", "retries": 2, "retry_delay": timedelta(minutes=2),
                 "retry_exponential_backoff": True, "execution_timeout": timedelta(hours=2)}
 

@@ -24,17 +24,15 @@ def airflow_env(settings) -> dict[str, str]:
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
-            "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING"),
-            "OSMF_HOME": str(Path(settings.home).resolve())}
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")}
 
 
 def ensure_airflow(settings) -> Path:
     """Point this process at ``$OSMF_HOME/airflow`` (unless ``AIRFLOW_HOME`` is already set: then
     that Airflow is used as configured) and migrate its metadata DB once."""
-    env = airflow_env(settings)
-    os.environ["OSMF_HOME"] = env.pop("OSMF_HOME")
+    os.environ["OSMF_HOME"] = str(Path(settings.home).resolve())
     if "AIRFLOW_HOME" not in os.environ:
-        os.environ.update(env)
+        os.environ.update(airflow_env(settings))
     os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(DAGS_DIR))
     home = Path(os.environ["AIRFLOW_HOME"])
     home.mkdir(parents=True, exist_ok=True)

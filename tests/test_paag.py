@@ -15,12 +15,17 @@ def _dims(world_home):
     return users, products, sorted(creatives["style"].unique())
 
 
-def test_shapes_and_embedding_is_product_aware(world_home):
+def _tiny_model(world_home):
+    """The tiny world's dimensions, a feature space fitted on them and a seeded tiny PAAG."""
     users, products, styles = _dims(world_home)
     cfg = PAAGConfig.tiny()
     fs = FeatureSpace.fit(users, products, styles, cfg.text_dim)
     torch.manual_seed(0)
-    model = PAAG(cfg, fs)
+    return users, products, styles, fs, PAAG(cfg, fs)
+
+
+def test_shapes_and_embedding_is_product_aware(world_home):
+    users, products, styles, fs, model = _tiny_model(world_home)
     ux = torch.from_numpy(fs.user_matrix(users.head(8)))
     px = torch.from_numpy(fs.product_matrix(products.head(2)))
     assert model.style_logits(ux, px[[0] * 8]).shape == (8, len(styles))
@@ -31,11 +36,7 @@ def test_shapes_and_embedding_is_product_aware(world_home):
 
 
 def test_every_parameter_learns_and_overfit_loss_falls(world_home):
-    users, products, styles = _dims(world_home)
-    cfg = PAAGConfig.tiny()
-    fs = FeatureSpace.fit(users, products, styles, cfg.text_dim)
-    torch.manual_seed(0)
-    model = PAAG(cfg, fs)
+    users, products, styles, fs, model = _tiny_model(world_home)
     ux = torch.from_numpy(fs.user_matrix(users.head(32)))
     px = torch.from_numpy(fs.product_matrix(products.iloc[np.arange(32) % len(products)]))
     s = torch.arange(32) % len(styles)

@@ -25,9 +25,9 @@ def full_prompt(title: str, background: str) -> str:
 
 def group_examples(groups: pd.DataFrame, products: pd.DataFrame, creatives: pd.DataFrame,
                    ctr: pd.DataFrame | None = None) -> pd.DataFrame:
-    """product_id, group_id, title, features, image_uri, description and, when ``ctr`` is given,
-    best_creative_id and best_background."""
-    ex = (groups[["product_id", "group_id", "features", "description"]]
+    """product_id, group_id, size, title, features, image_uri, description and, when ``ctr`` is
+    given, best_creative_id and best_background."""
+    ex = (groups[["product_id", "group_id", "size", "features", "description"]]
           .merge(products[["product_id", "title", "image_uri"]], on="product_id")
           .sort_values(["product_id", "group_id"]).reset_index(drop=True))
     if ctr is not None:
@@ -42,11 +42,14 @@ def group_examples(groups: pd.DataFrame, products: pd.DataFrame, creatives: pd.D
     return ex
 
 
-def tensors(ex: pd.DataFrame, home: Path, image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(group features (N, D), product images (N, 3, S, S))."""
-    G = torch.tensor(np.stack(ex["features"].to_numpy()), dtype=torch.float32)
-    I = torch.from_numpy(image_tensor([Path(home) / u for u in ex["image_uri"]], image_size))
-    return G, I
+def group_tensor(ex: pd.DataFrame) -> torch.Tensor:
+    """Group features (N, D)."""
+    return torch.tensor(np.stack(ex["features"].to_numpy()), dtype=torch.float32)
+
+
+def product_images(ex: pd.DataFrame, home: Path, image_size: int) -> torch.Tensor:
+    """Product images (N, 3, S, S) at the size a model's vision tower reads."""
+    return torch.from_numpy(image_tensor([Path(home) / u for u in ex["image_uri"]], image_size))
 
 
 def corpus(groups: pd.DataFrame, products: pd.DataFrame, creatives: pd.DataFrame) -> list[str]:

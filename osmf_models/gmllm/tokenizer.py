@@ -12,7 +12,6 @@ SPECIAL = [PAD, BOS, EOS, DESCRIBE, PROMPT, SEP]
 
 def train_tokenizer(texts, vocab_size: int):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from osmf_models.common import image_tensor, load_checkpoint, save_checkpoint  # noqa: F401 (image_tensor re-exported)
+from osmf_models.common import image_tensor, load_checkpoint, save_checkpoint
 from osmf_models.grm.config import GRMConfig
 
 
@@ -20,6 +20,17 @@ def prompt_features(prompts, dim: int) -> np.ndarray:
     from osmf_models.paag.features import hash_text
 
     return np.stack([hash_text(p, dim) for p in prompts]).astype(np.float32)
+
+
+@torch.no_grad()
+def predict_ctr(model: "GRM", group_features, images, prompts) -> np.ndarray:
+    """Predicted CTR per row: group feature vectors, images (paths or H x W x 3 uint8 arrays), prompts."""
+    cfg = model.cfg
+    model.eval()
+    logits = model(torch.tensor(np.asarray(list(group_features), dtype=np.float32)),
+                   torch.from_numpy(image_tensor(list(images), cfg.image_size)),
+                   torch.from_numpy(prompt_features(list(prompts), cfg.text_dim)))
+    return torch.sigmoid(logits).numpy()
 
 
 class GRM(nn.Module):

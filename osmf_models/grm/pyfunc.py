@@ -15,14 +15,6 @@ class GRMPyfunc(mlflow.pyfunc.PythonModel):
         self.model = GRM.load(context.artifacts["model_dir"])
 
     def predict(self, context, model_input, params=None):
-        import numpy as np
-        import torch
+        from osmf_models.grm.model import predict_ctr
 
-        from osmf_models.grm.model import image_tensor, prompt_features
-
-        cfg = self.model.cfg
-        G = torch.tensor(np.stack(model_input["group_features"].to_numpy()), dtype=torch.float32)
-        I = torch.from_numpy(image_tensor(model_input["image_path"].tolist(), cfg.image_size))
-        T = torch.from_numpy(prompt_features(model_input["prompt"].tolist(), cfg.text_dim))
-        with torch.no_grad():
-            return torch.sigmoid(self.model(G, I, T)).numpy()
+        return predict_ctr(self.model, model_input["group_features"], model_input["image_path"], model_input["prompt"])

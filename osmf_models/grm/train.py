@@ -21,7 +21,8 @@ import torch
 
 from osmf_models.grm.config import GRMConfig
 from osmf_models.grm.loss import grm_loss
-from osmf_models.grm.model import GRM, image_tensor, prompt_features
+from osmf_models.common import image_tensor
+from osmf_models.grm.model import GRM, prompt_features
 
 log = logging.getLogger("osmf.grm")
 
