@@ -50,7 +50,7 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("py4j").setLevel(logging.WARNING)
 
-    from jobs.group_users import fit_candidates
+    from osmf.grouping import fit_candidates
     from osmf.grouping import choose_k, kmeanspp_seeds, product_seed, silhouette_sqeuclidean
     from osmf.settings import GroupingConfig, load_settings
     from osmf.spark import get_spark

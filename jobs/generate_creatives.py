@@ -18,40 +18,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from jobs._common import job_parser, run_main
-from osmf.generation import GMLLM_NAME, GRM_NAME
+from osmf.entrypoint import job_parser, run_main
+from osmf import registry
 from osmf.lake import Lake
 from osmf.settings import Settings, load_models
+from osmf.training_data import load_group_data
 
 log = logging.getLogger("osmf.generate")
-
-
-def image_grid(images: list[np.ndarray], labels: list[str], path: Path, cols: int = 8) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = max(1, -(-len(images) // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.8 * rows), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, img, label in zip(axes.flat, images, labels):
-        ax.imshow(img)
-        ax.set_title(label, fontsize=6)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
 
 
 def run(run_date: str, settings: Settings, lake: Lake | None = None, run_id: str | None = None, say=None) -> dict:
     import mlflow
     from PIL import Image
 
-    from jobs.train_gmllm import load_group_data
+    from osmf import plots
+
     from osmf import tracking
-    from osmf.generation import best_of_n, load_registered, make_renderer, product_assets
+    from osmf.candidates import best_of_n
+    from osmf.rendering import make_renderer, product_assets
     from osmf.runinfo import resolve_run_id
     from osmf_models.gmllm.data import full_prompt
 
@@ -59,9 +43,9 @@ def run(run_date: str, settings: Settings, lake: Lake | None = None, run_id: str
     m = load_models()
     lake = lake or Lake(settings)
     tracking.setup(settings)
-    gm, gm_version = load_registered(GMLLM_NAME, "champion")
-    grm, grm_version = load_registered(GRM_NAME, "champion")
-    d = load_group_data(lake, settings, run_date)
+    gm, gm_version = registry.load(registry.GMLLM, "champion")
+    grm, grm_version = registry.load(registry.GRM, "champion")
+    d = load_group_data(lake, settings.home, run_date)
     ex = d.ex
     assets = product_assets(d.frames["products"], settings.home)
     backgrounds, scores, n_cands = best_of_n(gm, grm, ex, d.G, d.images(gm.cfg.image_size), assets,
@@ -96,7 +80,7 @@ def run(run_date: str, settings: Settings, lake: Lake | None = None, run_id: str
         with tempfile.TemporaryDirectory(dir=settings.home) as tmp:
             n = min(len(images), 48)
             labels = [f"{p} g{g}\n{(b or '')[:22]}" for p, g, b in zip(df.product_id, df.group_id, df.background)]
-            mlflow.log_artifact(str(image_grid(images[:n], labels[:n], Path(tmp) / "creatives_grid.png")), "plots")
+            mlflow.log_artifact(str(plots.image_grid(images[:n], labels[:n], Path(tmp) / "creatives_grid.png")), "plots")
     log.info("generate %s: %s", run_date, summary)
     return summary
 

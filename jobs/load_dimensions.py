@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from jobs._common import job_parser, run_main
+from osmf.entrypoint import job_parser, run_main
 from osmf.lake import Lake, conform
 from osmf.runinfo import resolve_run_id
 from osmf.settings import Settings

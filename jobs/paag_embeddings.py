@@ -9,7 +9,6 @@ per second on CPU); scoring is a Spark job and scales with executors. The model 
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import time
@@ -17,22 +16,12 @@ import time
 import numpy as np
 import pyarrow as pa
 
-from jobs._common import grouping_context, job_parser, run_main
+from osmf.entrypoint import job_context, job_parser, run_main
+from osmf.audience import window_impressions
 from osmf.lake import Lake
 from osmf.settings import GroupingConfig, Settings
 
 log = logging.getLogger("osmf.paag")
-
-
-def window(run_date: str, days: int) -> tuple[str, str]:
-    end = dt.date.fromisoformat(run_date)
-    return (end - dt.timedelta(days=days - 1)).isoformat(), end.isoformat()
-
-
-def window_impressions(spark, lake: Lake, run_date: str, days: int):
-    start, end = window(run_date, days)
-    df = lake.read_spark(spark, "impressions").where(f"event_date BETWEEN DATE'{start}' AND DATE'{end}'")
-    return df
 
 
 _MODEL_CACHE: dict = {}
@@ -66,7 +55,7 @@ def run(run_date: str, settings: Settings, run_id: str | None = None, spark=None
     from osmf_models.paag.train import train_paag
 
     t0 = time.perf_counter()
-    lake, spark, g, run_id = grouping_context(settings, run_id, spark, lake, grouping)
+    lake, spark, g, run_id = job_context(settings, run_id, spark, lake, grouping)
     imp = window_impressions(spark, lake, run_date, g.window_days)
     cre = lake.read_spark(spark, "creatives").select("creative_id", "style")
     events = imp.join(cre, "creative_id").select("user_id", "product_id", "style", "clicked").toPandas()

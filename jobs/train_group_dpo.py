@@ -20,11 +20,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from jobs._common import job_parser, run_main
-from jobs.train_gmllm import DIMS, READS, load_group_data
-from osmf.generation import GMLLM_NAME, GRM_NAME
+from jobs.train_gmllm import input_example
+from osmf import registry
+from osmf.entrypoint import job_parser, run_main
 from osmf.lake import Lake
 from osmf.settings import Settings, load_models
+from osmf.training_data import load_group_data
 
 log = logging.getLogger("osmf.train_group_dpo")
 
@@ -47,7 +48,7 @@ def candidate_backgrounds(creatives: pd.DataFrame, products: pd.DataFrame) -> li
 
 
 def build_pairs(d, cfg, grm, assets, renderer) -> pd.DataFrame:
-    from osmf.generation import score_backgrounds
+    from osmf.candidates import score_backgrounds
     from osmf_models.group_dpo.train import grm_pairs, observed_pairs
 
     parts = []
@@ -60,61 +61,75 @@ def build_pairs(d, cfg, grm, assets, renderer) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
+def _train_both(base, d, pairs, I, cfg, say):
+    """Group-DPO and the plain-DPO baseline (pairs pooled per product, the audience's features)."""
+    from osmf_models.group_dpo.train import audience_features, train_group_dpo
+
+    say("  Group-DPO (per-group pairs, group-averaged loss)")
+    policy, m_group, c_group = train_group_dpo(base, d.ex, pairs, d.G, I, cfg, say=say)
+    say("  plain DPO baseline (pairs pooled per product, no group conditioning)")
+    G_aud = audience_features(d.ex, d.ex["size"].to_numpy(float))
+    pooled, m_pooled, c_pooled = train_group_dpo(base, d.ex, pairs, G_aud, I, replace(cfg, group_weighting="pairs"),
+                                                 group_keys=np.zeros(len(d.ex), dtype=np.int64), say=say)
+    metrics = {f"group_dpo_{k}": v for k, v in m_group.items()}
+    metrics.update({f"pooled_dpo_{k}": v for k, v in m_pooled.items()})
+    return policy, pooled, G_aud, metrics, c_group, c_pooled
+
+
+def _log_curves(c_group, c_pooled, tmp: Path, run_date: str) -> None:
+    import mlflow
+
+    from osmf import plots
+
+    for step, (a, b) in enumerate(zip(c_group["loss"], c_pooled["loss"])):
+        mlflow.log_metrics({"group_dpo_loss": a, "pooled_dpo_loss": b}, step=step)
+    plot = plots.loss_plot({"Group-DPO loss": c_group["loss"], "plain DPO loss": c_pooled["loss"],
+                            "Group-DPO reward accuracy": c_group["reward_accuracy"]}, tmp / "dpo.png",
+                           title=f"DPO {run_date}")
+    mlflow.log_artifact(str(plot), "plots")
+
+
 def run(run_date: str, settings: Settings, lake: Lake | None = None, say=None) -> dict:
     import mlflow
 
     from osmf import tracking
-    from osmf.generation import grm_reward, load_registered, make_renderer, product_assets
-    from osmf_models.gmllm.pyfunc import GMLLMPyfunc
-    from osmf_models.group_dpo.train import audience_features, train_group_dpo
+    from osmf.candidates import grm_reward
+    from osmf.rendering import make_renderer, product_assets
 
     say = say or (lambda m: log.info(m))
     lake = lake or Lake(settings)
     tracking.setup(settings)
-    base, base_version = load_registered(GMLLM_NAME, "base")
-    grm, grm_version = load_registered(GRM_NAME, "champion")
+    base, base_version = registry.load(registry.GMLLM, "base")
+    grm, grm_version = registry.load(registry.GRM, "champion")
     cfg = dpo_config()
-    d = load_group_data(lake, settings, run_date)
+    d = load_group_data(lake, settings.home, run_date)
     I = d.images(base.cfg.image_size)
     assets = product_assets(d.frames["products"], settings.home)
     renderer = make_renderer("procedural")
     pairs = build_pairs(d, cfg, grm, assets, renderer)
     say(f"  {len(pairs)} preference pairs for {len(d.ex)} groups ({pairs.source.value_counts().to_dict()})")
     with mlflow.start_run(run_name=f"group-dpo-{run_date}") as run:
-        mlflow.set_tags({"osmf.model": GMLLM_NAME, "osmf.stage": "group-dpo", "osmf.run_date": run_date,
+        mlflow.set_tags({"osmf.model": registry.GMLLM, "osmf.stage": "group-dpo", "osmf.run_date": run_date,
                          "osmf.base_version": base_version, "osmf.grm_version": grm_version})
         mlflow.log_params({f"dpo.{k}": v for k, v in cfg.to_dict().items()})
-        tracking.log_lineage(lake, {t: (d.versions[t], d.frames[t]) for t in (*READS, *DIMS)})
-        say("  Group-DPO (per-group pairs, group-averaged loss)")
-        policy, m_group, c_group = train_group_dpo(base, d.ex, pairs, d.G, I, cfg, say=say)
-        say("  plain DPO baseline (pairs pooled per product, no group conditioning)")
-        G_aud = audience_features(d.ex, d.ex["size"].to_numpy(float))
-        pooled, m_pooled, c_pooled = train_group_dpo(base, d.ex, pairs, G_aud, I, replace(cfg, group_weighting="pairs"),
-                                                     group_keys=np.zeros(len(d.ex), dtype=np.int64), say=say)
-        metrics = {f"group_dpo_{k}": v for k, v in m_group.items()}
-        metrics.update({f"pooled_dpo_{k}": v for k, v in m_pooled.items()})
+        tracking.log_lineage(lake, d.pinned.lineage())
+        policy, pooled, G_aud, metrics, c_group, c_pooled = _train_both(base, d, pairs, I, cfg, say)
         metrics.update(base_grm_reward=grm_reward(base, grm, d.ex, d.G, I, assets, renderer),
                        group_dpo_grm_reward=grm_reward(policy, grm, d.ex, d.G, I, assets, renderer),
                        pooled_dpo_grm_reward=grm_reward(pooled, grm, d.ex, G_aud, I, assets, renderer),
                        observed_pairs=int((pairs.source == "observed").sum()), grm_pairs=int((pairs.source == "grm").sum()))
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
-        for step, (a, b) in enumerate(zip(c_group["loss"], c_pooled["loss"])):
-            mlflow.log_metrics({"group_dpo_loss": a, "pooled_dpo_loss": b}, step=step)
         with tempfile.TemporaryDirectory(dir=settings.home) as tmp:
             tmp = Path(tmp)
-            plot = tracking.loss_plot({"Group-DPO loss": c_group["loss"], "plain DPO loss": c_pooled["loss"],
-                                       "Group-DPO reward accuracy": c_group["reward_accuracy"]}, tmp / "dpo.png",
-                                      title=f"DPO {run_date}")
-            mlflow.log_artifact(str(plot), "plots")
+            _log_curves(c_group, c_pooled, tmp, run_date)
             mlflow.log_artifacts(str(pooled.save(tmp / "pooled_dpo")), "pooled_dpo")
-            version = tracking.register(GMLLM_NAME, policy.save(tmp / "gmllm"), GMLLMPyfunc(),
+            version = registry.register(registry.GMLLM, policy.save(tmp / "gmllm"), input_example(d),
                                         tags={"stage": "group-dpo", "run_date": run_date, "base_version": base_version,
-                                              "grm_version": grm_version,
-                                              "grm_reward": metrics["group_dpo_grm_reward"]})
+                                              "grm_version": grm_version, "grm_reward": metrics["group_dpo_grm_reward"]})
         metrics.update(run_id=run.info.run_id, version=version)
     say(f"  GRM reward of the greedy prompts: base {metrics['base_grm_reward']:.4f}, Group-DPO "
         f"{metrics['group_dpo_grm_reward']:.4f}, plain DPO {metrics['pooled_dpo_grm_reward']:.4f}")
-    log.info("Group-DPO %s: registered %s version %s as challenger", run_date, GMLLM_NAME, version)
+    log.info("Group-DPO %s: registered %s version %s as challenger", run_date, registry.GMLLM, version)
     return metrics
 
 
@@ -122,14 +137,12 @@ def evaluate_uri(settings: Settings, run_date: str, grm_version: str, lake: Lake
     """An evaluator for promotion: GRM reward (pinned GRM version) on the pinned groups."""
 
     def evaluate(model_uri: str, lineage: dict) -> float:
-        import mlflow
+        from osmf.candidates import grm_reward
+        from osmf.rendering import make_renderer, product_assets
 
-        from osmf.generation import grm_reward, make_renderer, product_assets
-
-        lk = lake or Lake(settings)
-        gm = mlflow.pyfunc.load_model(model_uri).unwrap_python_model().model
-        grm = mlflow.pyfunc.load_model(f"models:/{GRM_NAME}/{grm_version}").unwrap_python_model().model
-        d = load_group_data(lk, settings, run_date, versions=lineage)
+        gm = registry.load_uri(model_uri)
+        grm = registry.load_uri(f"models:/{registry.GRM}/{grm_version}")
+        d = load_group_data(lake or Lake(settings), settings.home, run_date, versions=lineage)
         return grm_reward(gm, grm, d.ex, d.G, d.images(gm.cfg.image_size), product_assets(d.frames["products"], settings.home),
                           make_renderer("procedural"))
 
@@ -138,15 +151,11 @@ def evaluate_uri(settings: Settings, run_date: str, grm_version: str, lake: Lake
 
 def promote(settings: Settings, lake: Lake | None = None) -> dict:
     """Promote the G-MLLM challenger if its GRM reward beats the champion's on the same data."""
-    import mlflow
-    from mlflow import MlflowClient
-
     from osmf import tracking
 
     tracking.setup(settings)
-    ch = MlflowClient().get_model_version_by_alias(GMLLM_NAME, "challenger")
-    tags = mlflow.get_run(ch.run_id).data.tags
-    return tracking.promote(GMLLM_NAME, evaluate_uri(settings, tags["osmf.run_date"], tags["osmf.grm_version"], lake),
+    tags = registry.run_tags(registry.GMLLM, "challenger")
+    return registry.promote(registry.GMLLM, evaluate_uri(settings, tags["osmf.run_date"], tags["osmf.grm_version"], lake),
                             "grm_reward")
 
 

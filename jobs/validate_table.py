@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from jobs._common import job_parser, run_main
+from osmf.entrypoint import job_parser, run_main
 from osmf.lake import Lake
 from osmf.tables import TABLES
 

@@ -1,6 +1,6 @@
 """Simulated A/B evaluation of a run date (reads the hidden truth: evaluation only).
 
-On the users held out from training (``osmf.holdout``: their clicks never reached group CTR, pairs
+On the users held out from training (``osmf.audience``: their clicks never reached group CTR, pairs
 or any model), each product's audience (``user_groups``) is shown, per arm:
 
 * ``one_size``: one creative per product from the plain-DPO model (pairs pooled, no group
@@ -17,8 +17,6 @@ tiny diffusion renderer's pixels carry no style on CPU). Figures are user-weight
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import logging
 from pathlib import Path
@@ -26,28 +24,30 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from osmf.plots import AB_ARMS as ARMS
+
 log = logging.getLogger("osmf.evaluate_ab")
-ARMS = ("one_size", "osmf", "oracle", "best_historical")
 
 
 def one_size_prompts(settings, lake, run_date: str) -> tuple[pd.DataFrame, str]:
     """Per product: the one-size-fits-all prompt of the plain-DPO model (and where it came from)."""
     import mlflow
-    from mlflow import MlflowClient
 
-    from jobs.train_gmllm import load_group_data
-    from osmf.generation import GMLLM_NAME, GRM_NAME, best_of_n, load_registered, make_renderer, product_assets
+    from osmf import registry
+    from osmf.candidates import best_of_n
+    from osmf.rendering import make_renderer, product_assets
     from osmf.settings import load_models
+    from osmf.training_data import load_group_data
     from osmf_models.gmllm import GMLLM
     from osmf_models.gmllm.data import full_prompt, product_images
     from osmf_models.group_dpo.train import audience_features
 
-    champ = MlflowClient().get_model_version_by_alias(GMLLM_NAME, "champion")
+    champ = registry.require(registry.GMLLM, "champion")
     path = mlflow.artifacts.download_artifacts(run_id=champ.run_id, artifact_path="pooled_dpo",
                                                dst_path=str(settings.home / "tmp" / f"pooled_v{champ.version}"))
     pooled = GMLLM.load(path)
-    grm, _ = load_registered(GRM_NAME, "champion")
-    d = load_group_data(lake, settings, run_date)
+    grm, _ = registry.load(registry.GRM, "champion")
+    d = load_group_data(lake, settings.home, run_date)
     G_aud = audience_features(d.ex, d.ex["size"].to_numpy(float))
     first = d.ex.drop_duplicates("product_id").index.to_numpy()
     ex = d.ex.loc[first].assign(features=list(G_aud[first].numpy())).reset_index(drop=True)
@@ -56,16 +56,15 @@ def one_size_prompts(settings, lake, run_date: str) -> tuple[pd.DataFrame, str]:
                                   product_assets(d.frames["products"], settings.home), make_renderer("procedural"),
                                   m.best_of_n, m.temperature)
     prompts = [full_prompt(t, b) for t, b in zip(ex.title, backgrounds)]
-    return pd.DataFrame({"product_id": ex.product_id, "prompt": prompts}), f"{GMLLM_NAME} v{champ.version} run {champ.run_id}/pooled_dpo"
+    return pd.DataFrame({"product_id": ex.product_id, "prompt": prompts}), f"{registry.GMLLM} v{champ.version} run {champ.run_id}/pooled_dpo"
 
 
 def evaluate_ab(run_date: str, settings, lake=None, grouping_report: dict | None = None) -> tuple[dict, pd.DataFrame]:
     """(report, per-group table)."""
     from mlflow import MlflowClient
 
-    from osmf import tracking
-    from osmf.generation import GMLLM_NAME, GRM_NAME
-    from osmf.holdout import is_heldout
+    from osmf import registry, tracking
+    from osmf.audience import is_heldout
     from osmf.lake import Lake
     from osmf.settings import load_grouping
     from osmf.world.simulator import Simulator
@@ -90,7 +89,8 @@ def evaluate_ab(run_date: str, settings, lake=None, grouping_report: dict | None
     hist = {p: style[c] for p, c in zip(best_hist.product_id, best_hist.creative_id)}
     gen_prompt = {(p, gid): pr for p, gid, pr in zip(gen.product_id, gen.group_id, gen.prompt)}
     rows = []
-    for (pid, gid), users in ug.groupby(["product_id", "group_id"]).user_id:
+    # users in a fixed order, so the truth's mean over them is the same to the last bit on every run
+    for (pid, gid), users in ug.sort_values("user_id").groupby(["product_id", "group_id"]).user_id:
         users = list(users)
         if (pid, gid) not in gen_prompt:
             continue
@@ -108,7 +108,7 @@ def evaluate_ab(run_date: str, settings, lake=None, grouping_report: dict | None
     ctrs = {a: float(np.average(per_group[a], weights=w)) for a in ARMS}
     gap = ctrs["oracle"] - ctrs["one_size"]
     client = MlflowClient()
-    grm_v = client.get_model_version_by_alias(GRM_NAME, "champion")
+    grm_v = registry.require(registry.GRM, "champion")
     grm_metrics = client.get_run(grm_v.run_id).data.metrics
     report = {
         "run_date": run_date, "heldout_users": int(ug.user_id.nunique()), "groups": int(len(per_group)),
@@ -121,87 +121,22 @@ def evaluate_ab(run_date: str, settings, lake=None, grouping_report: dict | None
         "grm_pair_accuracy": grm_metrics.get("grm_pair_accuracy"),
         "grm_baseline_pair_accuracy": grm_metrics.get("baseline_pair_accuracy"),
         "grm_auroc": grm_metrics.get("grm_auroc"),
-        "models": {"gmllm": client.get_model_version_by_alias(GMLLM_NAME, "champion").version,
+        "models": {"gmllm": registry.require(registry.GMLLM, "champion").version,
                    "grm": grm_v.version, "one_size": one_src},
         "style_read_from": "prompt text (simulator); the pixels are not judged",
     }
     if grouping_report:
         report["grouping"] = {k: grouping_report[k] for k in ("ndcg5_by_k", "ndcg5_truth_by_k", "ari_product_aware",
-                                                                "ari_product_agnostic", "chosen_k") if k in grouping_report}
+                                                                "ari_product_agnostic", "chosen_k_counts") if k in grouping_report}
     return report, per_group
-
-
-def _png(fig) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    return base64.b64encode(buf.getvalue()).decode()
-
-
-def html_report(report: dict, per_group: pd.DataFrame, settings, lake=None) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from PIL import Image
-
-    from osmf.lake import Lake
-
-    lake = lake or Lake(settings)
-    imgs = []
-    pg = per_group.sort_values(["product_id", "group_id"]).reset_index(drop=True)
-    fig, ax = plt.subplots(figsize=(max(6, 0.25 * len(pg)), 3.2))
-    x = np.arange(len(pg))
-    for k, arm in enumerate(ARMS):
-        ax.bar(x + (k - 1.5) * 0.2, pg[arm], width=0.2, label=arm)
-    ax.set_xticks(x, [f"{p}:{g}" for p, g in zip(pg.product_id, pg.group_id)], rotation=90, fontsize=5)
-    ax.set_ylabel("expected CTR (held-out users)")
-    ax.legend(fontsize=7, ncols=4)
-    ax.set_title("CTR per group for each arm")
-    fig.tight_layout()
-    imgs.append(("CTR per group for each arm", _png(fig)))
-    plt.close(fig)
-    grouping = report.get("grouping", {})
-    if grouping.get("ndcg5_by_k"):
-        fig, ax = plt.subplots(figsize=(4.5, 3))
-        ks = sorted(grouping["ndcg5_by_k"], key=int)
-        ax.plot([int(k) for k in ks], [grouping["ndcg5_by_k"][k] for k in ks], "o-", label="vs overall ranking")
-        if grouping.get("ndcg5_truth_by_k"):
-            ax.plot([int(k) for k in ks], [grouping["ndcg5_truth_by_k"][k] for k in ks], "s--", label="vs truth")
-        ax.set_xlabel("K")
-        ax.set_ylabel("NDCG@5")
-        ax.legend(fontsize=7)
-        ax.set_title("NDCG@5 vs K")
-        fig.tight_layout()
-        imgs.append(("NDCG@5 vs K", _png(fig)))
-        plt.close(fig)
-    gen = lake.read_pandas("generated_creatives", partition=report["run_date"]).sort_values(["product_id", "group_id"])
-    gen = gen[gen.product_id.isin(gen.product_id.drop_duplicates().head(8))]
-    cols = int(gen.groupby("product_id").size().max()) if len(gen) else 1
-    prods = list(dict.fromkeys(gen.product_id))
-    fig, axes = plt.subplots(max(1, len(prods)), cols, figsize=(1.8 * cols, 1.9 * max(1, len(prods))), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for r, p in enumerate(prods):
-        for c, row in enumerate(gen[gen.product_id == p].itertuples()):
-            axes[r, c].imshow(Image.open(settings.home / row.image_uri))
-            axes[r, c].set_title(f"{p} g{row.group_id}\n{row.background[:24]}", fontsize=6)
-    fig.tight_layout()
-    imgs.append(("Generated creatives per group (first products)", _png(fig)))
-    plt.close(fig)
-    table = "".join(f"<tr><td>{k}</td><td>{report[f'ctr_{k}']:.5f}</td></tr>" for k in ARMS)
-    figs = "".join(f"<h2>{t}</h2><img src='data:image/png;base64,{b}'/>" for t, b in imgs)
-    return (f"<html><head><meta charset='utf-8'><title>OSMF A/B {report['run_date']}</title></head><body>"
-            f"<h1>OSMF simulated A/B, {report['run_date']}</h1>"
-            f"<p>{report['heldout_users']} held-out users, {report['groups']} groups of {report['products']} products. "
-            f"Lift vs one-size-fits-all <b>{report['lift_vs_one_size']:+.2%}</b>, oracle fraction "
-            f"<b>{report['oracle_fraction']:.2f}</b>. Styles are read from prompt text by the simulator.</p>"
-            f"<table border=1><tr><th>arm</th><th>expected CTR</th></tr>{table}</table>{figs}"
-            f"<h2>Report</h2><pre>{json.dumps(report, indent=1, default=str)}</pre></body></html>")
 
 
 def write(report: dict, per_group: pd.DataFrame, json_path: Path, html_path: Path | None, settings, lake=None) -> None:
     """Write the JSON (and HTML) and log both to MLflow with the headline metrics."""
     import mlflow
+
+    from osmf.lake import Lake
+    from osmf.plots import ab_html
 
     json_path = Path(json_path)
     json_path.parent.mkdir(parents=True, exist_ok=True)
@@ -212,7 +147,8 @@ def write(report: dict, per_group: pd.DataFrame, json_path: Path, html_path: Pat
         mlflow.log_artifact(str(json_path), "ab")
         if html_path:
             html_path = Path(html_path)
-            html_path.write_text(html_report(report, per_group, settings, lake))
+            gen = (lake or Lake(settings)).read_pandas("generated_creatives", partition=report["run_date"])
+            html_path.write_text(ab_html(report, per_group, gen, settings.home))
             mlflow.log_artifact(str(html_path), "ab")
 
 

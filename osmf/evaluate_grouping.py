@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from osmf.ctr import smoothed_ctr
+
 log = logging.getLogger("osmf.evaluate")
 
 
@@ -41,7 +43,7 @@ def _group_rankings(imp: pd.DataFrame, assign: pd.DataFrame, prior: float) -> pd
         impressions=("clicked", "size"), clicks=("clicked", "sum"))
     p0 = imp.groupby("product_id")["clicked"].mean().rename("p0")
     agg = agg.join(p0, on="product_id")
-    agg["smoothed"] = (agg["clicks"] + prior * agg["p0"]) / (agg["impressions"] + prior)
+    agg["smoothed"] = smoothed_ctr(agg["clicks"], agg["impressions"], agg["p0"], prior)
     return agg
 
 
@@ -50,7 +52,8 @@ def ranking_figures(imp, assign, creatives, sim, prior) -> tuple[float, float]:
     ranks = _group_rankings(imp, assign, prior)
     overall = _group_rankings(imp, assign.assign(group_id=0), prior).set_index(["product_id", "creative_id"])["smoothed"]
     style = creatives.set_index("creative_id")["style"]
-    members = assign.groupby(["product_id", "group_id"])["user_id"].apply(list)
+    # users in a fixed order, so the truth's mean over them is the same to the last bit on every run
+    members = assign.sort_values("user_id").groupby(["product_id", "group_id"])["user_id"].apply(list)
     v_overall, v_truth = [], []
     for (pid, gid), grp in ranks.groupby(["product_id", "group_id"]):
         order = grp.sort_values(["smoothed", "creative_id"], ascending=[False, True])["creative_id"].tolist()
@@ -70,9 +73,8 @@ def mean_ari(assign: pd.DataFrame, sim) -> float:
 
 
 def evaluate(run_date: str, settings, spark=None, lake=None, grouping=None) -> dict:
-    from jobs.group_users import fit_candidates
-    from jobs.paag_embeddings import window_impressions
-    from osmf.grouping import choose_k
+    from osmf.audience import window_impressions
+    from osmf.grouping import choose_k, fit_candidates
     from osmf.lake import Lake
     from osmf.settings import load_grouping
     from osmf.spark import get_spark
@@ -130,38 +132,10 @@ def evaluate(run_date: str, settings, spark=None, lake=None, grouping=None) -> d
     }
 
 
-def plot(report: dict, path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
-    ks = [int(k) for k in report["ndcg5_by_k"]]
-    a.plot(ks, list(report["ndcg5_by_k"].values()), "o-", label="vs overall ranking")
-    a.plot(ks, list(report["ndcg5_truth_by_k"].values()), "s-", label="vs true group CTR")
-    a.set_xticks(ks)
-    a.set_xlabel("K (groups per product)")
-    a.set_ylabel("NDCG@5")
-    a.set_title("Group rankings as K grows")
-    a.legend()
-    kk = [int(k) for k in report["ari_product_aware_by_k"]]
-    b.bar([str(k) for k in kk], list(report["ari_product_aware_by_k"].values()), color="tab:blue", label="product-aware, K forced")
-    b.axhline(report["ari_product_aware"], color="tab:green", ls="--", label=f"product-aware, chosen K ({report['ari_product_aware']:.2f})")
-    b.axhline(report["ari_product_agnostic"], color="tab:red", ls=":", label=f"product-agnostic ({report['ari_product_agnostic']:.2f})")
-    b.set_xlabel("K")
-    b.set_ylabel("ARI vs hidden segments")
-    b.set_title("Recovery of the hidden segments")
-    b.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
 def write(report: dict, json_path: Path, plot_path: Path | None = None) -> None:
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(report, indent=1))
     if plot_path:
-        plot(report, plot_path)
+        from osmf.plots import grouping_plot
+
+        grouping_plot(report, plot_path)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 import zlib
 from dataclasses import dataclass
 
@@ -228,3 +229,36 @@ def choose_k(scores_by_k: dict[int, pd.DataFrame], products: list[str], min_grou
             if r.min_size >= min_group_size and r.k == k and np.isfinite(r.silhouette) and r.silhouette > best[r.product_id][1]:
                 best[r.product_id] = (k, r.silhouette)
     return {p: v[0] for p, v in best.items()}
+
+
+def _scores_in_spark(emb_df, assigned_sdf):
+    """Per product silhouette and smallest group size, computed in the executors."""
+
+    def score(pdf: pd.DataFrame) -> pd.DataFrame:
+        X = np.stack(pdf["embedding"].to_numpy())
+        sizes = pdf["group_id"].value_counts()
+        return pd.DataFrame({"product_id": [pdf["product_id"].iloc[0]],
+                             "silhouette": [silhouette_sqeuclidean(X, pdf["group_id"].to_numpy())],
+                             "min_size": [int(sizes.min())], "k": [int(sizes.size)]})
+
+    return (emb_df.join(assigned_sdf, ["product_id", "user_id"]).groupBy("product_id")
+            .applyInPandas(score, "product_id string, silhouette double, min_size long, k long").toPandas())
+
+
+def fit_candidates(spark, emb_df, g, ks=None) -> dict[int, tuple]:
+    """{K: (FitResult, scores DataFrame)} for every candidate K: one batched fit each."""
+    out = {}
+    for k in ks or g.k_candidates:
+        t = time.perf_counter()
+        if g.engine == "grouped":
+            fit = grouped_kmeans(spark, k, g.seed, g.max_iter, emb_df=emb_df)
+        else:
+            fit = batched_kmeans(spark, None, k, g.seed, g.max_iter, emb_df=emb_df, products_per_fit=g.products_per_fit)
+        if fit.assignments.empty:
+            out[k] = (fit, pd.DataFrame(columns=["product_id", "silhouette", "min_size", "k"]))
+            continue
+        sdf = spark.createDataFrame(fit.assignments, "product_id string, user_id string, group_id int")
+        out[k] = (fit, _scores_in_spark(emb_df, sdf))
+        log.info("K=%d (%s): %d fit(s) for %d products in %.1fs, mean silhouette %.3f", k, g.engine, fit.fits,
+                 fit.assignments["product_id"].nunique(), time.perf_counter() - t, out[k][1]["silhouette"].mean())
+    return out

@@ -1,13 +1,10 @@
 """The lake module: the only code that touches Delta tables.
 
-Two backends behind one interface (DESIGN.md section 3), chosen by the ``lake_backend`` setting:
+Two backends behind one interface, chosen by the ``lake_backend`` setting:
 
 * ``delta-rs`` (default, tested in CI): delta-rs writes and commits. Spark reads and writes through
-  the PySpark 4 Python Data Source ``osmf_delta`` defined below: the reader yields Arrow record
-  batches, one Spark partition per Delta file, with time travel (``versionAsOf``); the writer
-  writes Parquet files in the tasks and makes ONE atomic Delta commit on the driver
-  (``create_write_transaction``); ``abort()`` deletes the files the tasks wrote. MERGE, partition
-  replace, delete, optimize and vacuum run in delta-rs.
+  the PySpark 4 Python Data Source ``osmf_delta`` (``osmf.delta_source``, beside this module).
+  MERGE, partition replace, delete, optimize and vacuum run in delta-rs.
 * ``delta-spark``: native ``format("delta")`` for a Spark that has the Delta jars on its classpath
   (the docker-compose image, a cluster). It cannot run on the offline dev machine (no Maven), so it
   is kept small and is not exercised by the test suite.
@@ -18,43 +15,18 @@ which run wrote which version.
 
 from __future__ import annotations
 
-import json
-import os
-import time
-import urllib.parse
-import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from osmf.delta_source import SOURCE_NAME, commit_properties, partition_string
 from osmf.settings import Settings, load_settings
 from osmf.tables import TABLES, TableSpec, spec
-
-try:  # the data source classes need pyspark; the rest of the module does not
-    from pyspark.sql.datasource import (DataSource, DataSourceArrowWriter, DataSourceReader,
-                                        InputPartition, WriterCommitMessage)
-except ImportError:  # pragma: no cover - pyspark is a hard dependency of the project
-    DataSource = DataSourceReader = DataSourceArrowWriter = object  # type: ignore
-    InputPartition = WriterCommitMessage = object  # type: ignore
 
 
 class TableNotFound(FileNotFoundError):
     pass
-
-
-def _partition_string(value: Any) -> str:
-    return value.isoformat() if hasattr(value, "isoformat") else str(value)
-
-
-def _commit_properties(run_id: str | None, job: str | None, extra: dict | None = None):
-    from deltalake import CommitProperties
-
-    meta = {"osmf.run_id": run_id or "unknown", "osmf.job": job or "unknown"}
-    meta.update({f"osmf.{k}": str(v) for k, v in (extra or {}).items()})
-    return CommitProperties(custom_metadata=meta)
 
 
 def conform(data: Any, table_spec: TableSpec) -> pa.Table:
@@ -133,7 +105,7 @@ class Lake:
             if col is None:
                 raise ValueError(f"table {name!r} is not partitioned")
             ftype = spec(name).schema.field(col).type
-            value = _partition_string(partition)
+            value = partition_string(partition)
             if pa.types.is_date32(ftype):
                 import datetime as _dt
 
@@ -155,7 +127,7 @@ class Lake:
         if s.partition_by is None:
             raise ValueError(f"table {name!r} is not partitioned; use overwrite()")
         tbl = conform(data, s)
-        value = _partition_string(value)
+        value = partition_string(value)
         if tbl.num_rows:
             import pyarrow.compute as pc
 
@@ -165,7 +137,7 @@ class Lake:
         self.ensure(name)
         write_deltalake(str(self.path(name)), tbl, mode="overwrite",
                         predicate=f"{s.partition_by} = '{value}'",
-                        commit_properties=_commit_properties(run_id, job, {"partition": value}))
+                        commit_properties=commit_properties(run_id, job, {"partition": value}))
         return self.version(name)
 
     def overwrite(self, name: str, data: Any, run_id: str | None = None, job: str | None = None) -> int:
@@ -174,7 +146,7 @@ class Lake:
         s = spec(name)
         self.ensure(name)
         write_deltalake(str(self.path(name)), conform(data, s), mode="overwrite",
-                        commit_properties=_commit_properties(run_id, job))
+                        commit_properties=commit_properties(run_id, job))
         return self.version(name)
 
     def merge_insert(self, name: str, data: Any, run_id: str | None = None, job: str | None = None,
@@ -187,10 +159,10 @@ class Lake:
         self.ensure(name)
         pred = " AND ".join(f"t.{k} = s.{k}" for k in s.key)
         if partition is not None:
-            pred += f" AND t.{s.partition_by} = '{_partition_string(partition)}'"
+            pred += f" AND t.{s.partition_by} = '{partition_string(partition)}'"
         return (self.table(name)
                 .merge(tbl, pred, source_alias="s", target_alias="t",
-                       commit_properties=_commit_properties(run_id, job, {"operation": "merge_insert"}))
+                       commit_properties=commit_properties(run_id, job, {"operation": "merge_insert"}))
                 .when_not_matched_insert_all()
                 .execute())
 
@@ -202,7 +174,7 @@ class Lake:
         pred = " AND ".join(f"t.{k} = s.{k}" for k in s.key)
         return (self.table(name)
                 .merge(tbl, pred, source_alias="s", target_alias="t",
-                       commit_properties=_commit_properties(run_id, job, {"operation": "upsert"}))
+                       commit_properties=commit_properties(run_id, job, {"operation": "upsert"}))
                 .when_matched_update_all()
                 .when_not_matched_insert_all()
                 .execute())
@@ -226,13 +198,13 @@ class Lake:
                 reader = reader.option("versionAsOf", version)
             df = reader.load(str(self.path(name)))
             if partition is not None:
-                df = df.where(f"{s.partition_by} = '{_partition_string(partition)}'")
+                df = df.where(f"{s.partition_by} = '{partition_string(partition)}'")
             return df
-        reader = spark.read.format(DeltaRsDataSource.name()).option("path", str(self.path(name)))
+        reader = spark.read.format(SOURCE_NAME).option("path", str(self.path(name)))
         if version is not None:
             reader = reader.option("versionAsOf", str(version))
         if partition is not None:
-            reader = reader.option("partition", f"{s.partition_by}={_partition_string(partition)}")
+            reader = reader.option("partition", f"{s.partition_by}={partition_string(partition)}")
         return reader.load()
 
     def write_spark(self, df, name: str, partition: Any = None, mode: str = "overwrite",
@@ -247,18 +219,18 @@ class Lake:
             if s.partition_by:
                 w = w.partitionBy(s.partition_by)
             if partition is not None:
-                w = w.mode("overwrite").option("replaceWhere", f"{s.partition_by} = '{_partition_string(partition)}'")
+                w = w.mode("overwrite").option("replaceWhere", f"{s.partition_by} = '{partition_string(partition)}'")
             else:
                 w = w.mode(mode)
             w.save(str(self.path(name)))
             return self.version(name)
         self.ensure(name)
-        w = (df.write.format(DeltaRsDataSource.name()).option("path", str(self.path(name)))
+        w = (df.write.format(SOURCE_NAME).option("path", str(self.path(name)))
              .option("runId", run_id or "unknown").option("job", job or "unknown"))
         if s.partition_by:
             w = w.option("partitionBy", s.partition_by)
         if partition is not None:
-            w = w.mode("overwrite").option("replacePartition", f"{s.partition_by}={_partition_string(partition)}")
+            w = w.mode("overwrite").option("replacePartition", f"{s.partition_by}={partition_string(partition)}")
         else:
             w = w.mode(mode)
         w.save()
@@ -274,191 +246,17 @@ class Lake:
         return done
 
 
-# ====================================================================================================
-# The PySpark 4 Python Data Source over delta-rs: format("osmf_delta")
-# ====================================================================================================
-
-@dataclass
-class _FilePartition(InputPartition):
-    path: str | None
-    partition_values: dict = field(default_factory=dict)
-
-
-@dataclass
-class _Written(WriterCommitMessage):
-    files: list[dict]
-
-
-def _arrow_schema(dt) -> pa.Schema:
-    return pa.schema(dt.schema().to_arrow())
-
-
-class DeltaRsDataSource(DataSource):
-    """Options: ``path`` (table directory); reading: ``versionAsOf``, ``partition`` ("col=value");
-    writing: ``partitionBy``, ``replacePartition`` ("col=value"), ``runId``, ``job``."""
-
-    @classmethod
-    def name(cls) -> str:
-        return "osmf_delta"
-
-    def _table(self):
-        from deltalake import DeltaTable
-
-        version = self.options.get("versionAsOf")
-        return DeltaTable(self.options["path"], version=int(version) if version is not None else None)
-
-    def schema(self):
-        from pyspark.sql.pandas.types import from_arrow_schema
-
-        return from_arrow_schema(_arrow_schema(self._table()), prefer_timestamp_ntz=False)
-
-    def reader(self, schema):
-        return _DeltaRsReader(self._table(), self.options.get("partition"))
-
-    def writer(self, schema, overwrite: bool):
-        return _DeltaRsArrowWriter(dict(self.options), schema, overwrite)
-
-
-class _DeltaRsReader(DataSourceReader):
-    def __init__(self, dt, partition_filter: str | None):
-        self.schema = _arrow_schema(dt)
-        self.partition_columns = list(dt.metadata().partition_columns)
-        self.root = dt.table_uri.removeprefix("file://")
-        adds = pa.table(dt.get_add_actions(flatten=True)).to_pylist()
-        want = None
-        if partition_filter:
-            k, _, v = partition_filter.partition("=")
-            want = (k, v)
-        self.files = []
-        for a in adds:
-            pvals = {k.removeprefix("partition."): (None if v is None else _partition_string(v))
-                     for k, v in a.items() if k.startswith("partition.")}
-            if want and pvals.get(want[0]) != want[1]:
-                continue
-            self.files.append((os.path.join(self.root, urllib.parse.unquote(a["path"])), pvals))
-
-    def partitions(self):
-        if not self.files:
-            return [_FilePartition(None, {})]
-        return [_FilePartition(p, v) for p, v in self.files]
-
-    def read(self, partition: _FilePartition) -> Iterator[pa.RecordBatch]:
-        if partition.path is None:
-            return
-        data = pq.read_table(partition.path)
-        n = data.num_rows
-        cols = []
-        for f in self.schema:
-            if f.name in self.partition_columns:
-                raw = partition.partition_values.get(f.name)
-                cols.append(pa.array([raw] * n, pa.string()).cast(f.type))
-            elif f.name in data.column_names:
-                cols.append(data.column(f.name).cast(f.type))
-            else:  # column added to the schema after this file was written
-                cols.append(pa.nulls(n, f.type))
-        yield from pa.Table.from_arrays(cols, schema=self.schema).to_batches(max_chunksize=65536)
-
-
-class _DeltaRsArrowWriter(DataSourceArrowWriter):
-    def __init__(self, options: dict, schema, overwrite: bool):
-        from pyspark.sql.pandas.types import to_arrow_schema
-
-        lower = {k.lower(): v for k, v in options.items()}
-        self.path = lower["path"]
-        self.partition_by = lower.get("partitionby") or None
-        self.replace = lower.get("replacepartition")
-        self.overwrite = overwrite
-        self.run_id, self.job = lower.get("runid"), lower.get("job")
-        self.arrow_schema = to_arrow_schema(schema, timezone="UTC")
-        # every file of this write carries the write id, so abort() can sweep files of tasks whose
-        # commit message never reached the driver (killed, or finished after the job failed)
-        self.write_id = uuid.uuid4().hex[:16]
-
-    def write(self, iterator: Iterator[pa.RecordBatch]) -> _Written:
-        from pyspark import TaskContext
-
-        ctx = TaskContext.get()
-        task = f"{ctx.partitionId():05d}-{ctx.attemptNumber()}" if ctx else "00000-0"
-        data_schema = pa.schema([f for f in self.arrow_schema if f.name != self.partition_by])
-        writers: dict[str, tuple[pq.ParquetWriter, str, list]] = {}
-        written: list[dict] = []
-        try:
-            for batch in iterator:
-                tbl = pa.Table.from_batches([batch]).cast(self.arrow_schema)
-                if self.partition_by:
-                    import pyarrow.compute as pc
-
-                    keys = tbl.column(self.partition_by).cast(pa.string())
-                    groups = [(v, tbl.filter(pc.equal(keys, v))) for v in pc.unique(keys).to_pylist()]
-                else:
-                    groups = [(None, tbl)]
-                for value, part in groups:
-                    if value not in writers:
-                        sub = f"{self.partition_by}={value}/" if self.partition_by else ""
-                        rel = f"{sub}part-{self.write_id}-{task}-{uuid.uuid4().hex[:8]}.zstd.parquet"
-                        full = os.path.join(self.path, rel)
-                        os.makedirs(os.path.dirname(full), exist_ok=True)
-                        writers[value] = (pq.ParquetWriter(full, data_schema, compression="zstd"), rel, [0])
-                        written.append({"path": rel, "full": full, "value": value})
-                    w, _, count = writers[value]
-                    w.write_table(part.select(data_schema.names))
-                    count[0] += part.num_rows
-            files = []
-            for value, (w, rel, count) in writers.items():
-                w.close()
-                full = os.path.join(self.path, rel)
-                files.append({"path": rel, "size": os.path.getsize(full), "rows": count[0],
-                              "partition_values": {self.partition_by: value} if self.partition_by else {}})
-            return _Written(files)
-        except BaseException:
-            for w, _, _ in writers.values():
-                try:
-                    w.close()
-                except Exception:
-                    pass
-            for f in written:
-                if os.path.exists(f["full"]):
-                    os.remove(f["full"])
-            raise
-
-    def commit(self, messages: list[_Written]) -> None:
-        from deltalake import DeltaTable, Schema
-        from deltalake.transaction import AddAction, create_table_with_add_actions
-
-        now = int(time.time() * 1000)
-        actions = [AddAction(f["path"], f["size"], f["partition_values"], now, True,
-                             json.dumps({"numRecords": f["rows"]}))
-                   for m in messages if m is not None for f in m.files]
-        props = _commit_properties(self.run_id, self.job,
-                                   {"operation": "spark_write", "partition": self.replace or ""})
-        pby = [self.partition_by] if self.partition_by else None
-        if not DeltaTable.is_deltatable(self.path):
-            create_table_with_add_actions(self.path, Schema.from_arrow(self.arrow_schema), actions,
-                                          mode="append", partition_by=pby, commit_properties=props)
-            return
-        dt = DeltaTable(self.path)
-        filters = None
-        if self.replace:
-            k, _, v = self.replace.partition("=")
-            filters = [(k, "=", v)]
-        dt.create_write_transaction(actions, "overwrite" if self.overwrite else "append", dt.schema(),
-                                    partition_by=pby, partition_filters=filters, commit_properties=props)
-
-    def abort(self, messages: list[_Written]) -> None:
-        for m in messages:
-            for f in (m.files if m is not None else []):
-                full = os.path.join(self.path, f["path"])
-                if os.path.exists(full):
-                    os.remove(full)
-        self._sweep()
-        time.sleep(1.0)  # a task cancelled by the failure may still be closing its file
-        self._sweep()
-
-    def _sweep(self) -> None:
-        marker = f"part-{self.write_id}-"
-        for root, _, files in os.walk(self.path):
-            if "_delta_log" in root:
-                continue
-            for name in files:
-                if name.startswith(marker):
-                    os.remove(os.path.join(root, name))
+def summary(lake: Lake) -> str:
+    """Every table of the contract with its version, rows, files and partitions (or how to make it)."""
+    rows = [f"{'table':<24} {'version':>7} {'rows':>10} {'files':>6} {'partitions':>10}  description",
+            "-" * 100]
+    for name, s in TABLES.items():
+        if not lake.exists(name):
+            rows.append(f"{name:<24} {'-':>7} {'-':>10} {'-':>6} {'-':>10}  (not created yet: {s.made_by})")
+            continue
+        dt = lake.table(name)
+        adds = pa.table(dt.get_add_actions(flatten=True))
+        n_rows = sum(adds.column("num_records").to_pylist()) if adds.num_rows else 0
+        parts = len(set(adds.column(f"partition.{s.partition_by}").to_pylist())) if s.partition_by and adds.num_rows else "-"
+        rows.append(f"{name:<24} {dt.version():>7} {n_rows:>10} {adds.num_rows:>6} {parts:>10}  {s.description[:60]}")
+    return "\n".join(rows)

@@ -77,7 +77,7 @@ def suite_parameters(lake: Lake, table: str, run_date: str | None) -> dict:
         if pname in text:
             params[pname] = lake.read_arrow(dim, columns=[key]).column(key).to_pylist()
     if "quarantine_reasons" in text:
-        from jobs.ingest_events import REASONS
+        from osmf.ingest import REASONS
 
         params["quarantine_reasons"] = sorted(REASONS)
     return params

@@ -8,7 +8,7 @@ Precedence (lowest to highest): built-in defaults < TOML file < environment vari
   ``OSMF_LAKE_BACKEND=delta-spark``, ``OSMF_SPARK_MASTER=spark://host:7077``.
 
 All local state lives under ``home`` (default ``./.osmf``, env ``OSMF_HOME``), in the layout of
-DESIGN.md section 4b. Nothing is written outside it by default.
+the README's "Local state layout" (a contract). Nothing is written outside it by default.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class Settings:
     run_id: str = ""  # empty: derived per job run (see osmf.runinfo)
     log_level: str = "INFO"
 
-    # --- the local state layout (DESIGN.md 4b) -------------------------------------------------
+    # --- the local state layout (a contract: tools outside the code rely on it) --------------------
     @property
     def lake_root(self) -> Path:
         return self.home / "lake"
@@ -91,27 +91,34 @@ def _coerce(name: str, value, source: str):
     return value
 
 
+def config_section(section: str, env: dict | None = None) -> tuple[dict, str]:
+    """The ``[section]`` table of the settings file and the file's path: ``$OSMF_CONFIG`` if set,
+    else ``$OSMF_HOME/osmf.toml`` if it exists, else ``({}, "")``. A missing ``$OSMF_CONFIG`` or
+    invalid TOML is a ``SettingsError`` naming the file."""
+    env = dict(os.environ if env is None else env)
+    home = Path(env.get("OSMF_HOME", ".osmf")).expanduser()
+    cfg_file = env.get("OSMF_CONFIG") or (str(home / "osmf.toml") if (home / "osmf.toml").exists() else "")
+    if not cfg_file:
+        return {}, ""
+    path = Path(cfg_file)
+    if not path.exists():
+        raise SettingsError(f"OSMF_CONFIG points to {path}, which does not exist")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path} is not valid TOML: {exc}") from None
+    return dict(data.get(section, {})), str(path)
+
+
 def load_settings(env: dict | None = None) -> Settings:
     """Build settings from defaults, the optional TOML file and ``OSMF_*`` environment variables."""
     env = dict(os.environ if env is None else env)
     values: dict = {}
-    home = Path(env.get("OSMF_HOME", ".osmf")).expanduser()
-    cfg_file = env.get("OSMF_CONFIG") or (str(home / "osmf.toml") if (home / "osmf.toml").exists() else "")
-    if cfg_file:
-        path = Path(cfg_file)
-        if not path.exists():
-            raise SettingsError(f"OSMF_CONFIG points to {path}, which does not exist")
-        try:
-            data = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as exc:
-            raise SettingsError(f"{path} is not valid TOML: {exc}") from None
-        section = data.get("osmf", {})
-        for key, value in section.items():
-            if key not in _FIELDS:
-                raise SettingsError(
-                    f"unknown setting '{key}' in [osmf] of {path}; known: {', '.join(sorted(_FIELDS))}"
-                )
-            values[key] = _coerce(key, value, str(path))
+    section, path = config_section("osmf", env)
+    for key, value in section.items():
+        if key not in _FIELDS:
+            raise SettingsError(f"unknown setting '{key}' in [osmf] of {path}; known: {', '.join(sorted(_FIELDS))}")
+        values[key] = _coerce(key, value, path)
     for name in _FIELDS:
         var = f"OSMF_{name.upper()}"
         if var in env and env[var] != "":
@@ -170,11 +177,8 @@ def _load_table(cls, section: str, env: dict | None):
     env = dict(os.environ if env is None else env)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     values: dict = {}
-    home = Path(env.get("OSMF_HOME", ".osmf")).expanduser()
-    cfg_file = env.get("OSMF_CONFIG") or (str(home / "osmf.toml") if (home / "osmf.toml").exists() else "")
-    raw: dict = {}
-    if cfg_file and Path(cfg_file).exists():
-        raw.update({(k, cfg_file): v for k, v in tomllib.loads(Path(cfg_file).read_text()).get(section, {}).items()})
+    table, path = config_section(section, env)
+    raw: dict = {(k, path): v for k, v in table.items()}
     for name in fields:
         var = f"OSMF_{section.upper()}_{name.upper()}"
         if env.get(var):

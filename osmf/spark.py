@@ -37,7 +37,7 @@ def get_spark(settings: Settings | None = None):
              .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog"))
     spark = b.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
-    from osmf.lake import DeltaRsDataSource
+    from osmf.delta_source import DeltaRsDataSource
 
     spark.dataSource.register(DeltaRsDataSource)
     _SESSION = spark

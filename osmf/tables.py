@@ -1,6 +1,6 @@
 """The one list of lake tables: name, Arrow schema, partition column, key and description.
 
-These are the contracts between stages (DESIGN.md section 4). Tables live at
+These are the contracts between stages. Tables live at
 ``$OSMF_HOME/lake/<name>``.
 """
 

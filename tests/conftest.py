@@ -87,11 +87,11 @@ def grouping_cfg():
 @pytest.fixture(scope="session")
 def regrouped(ingested, settings, spark, lake, grouping_cfg):
     """The tiny world's last date regrouped once (PAAG -> groups -> CTR -> validation)."""
-    from osmf.regroup import regroup
+    from osmf_app.chain import REGROUP, run_stage
 
     date = sorted(ingested)[-1]
-    out = regroup(date, settings, run_id=f"regroup-{date}", spark=spark, lake=lake, grouping=grouping_cfg,
-                  say=lambda m: None)
+    out = run_stage(REGROUP, date, settings, run_id=f"regroup-{date}", say=lambda m: None, spark=spark, lake=lake,
+                    grouping=grouping_cfg)
     return date, out
 
 

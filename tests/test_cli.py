@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from osmf.cli import build_parser, main
+from osmf_app.cli import build_parser, main
 
 SUBCOMMANDS = [["world"], ["world", "generate"], ["world", "show"], ["ingest"], ["validate"], ["sql"],
                ["lake"], ["lake", "list"], ["lake", "history"], ["lake", "optimize"], ["lake", "vacuum"],
@@ -21,7 +21,7 @@ def test_every_subcommand_has_help(words, capsys):
 
 
 def test_console_script_runs():
-    out = subprocess.run([sys.executable, "-m", "osmf.cli", "--help"], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-m", "osmf_app.cli", "--help"], capture_output=True, text=True, check=True)
     assert "world" in out.stdout and "ingest" in out.stdout and "sql" in out.stdout
 
 

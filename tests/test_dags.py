@@ -60,6 +60,31 @@ def test_assets_chain_the_dags_and_training_goes_to_the_configured_queue(parsed)
                        "osmf_generate": {"generated_creatives"}}
     assert d["osmf_regroup"]["schedule"] == d["osmf_generate"]["schedule"] == "AssetOrTimeSchedule"
     assert d["osmf_train"]["schedule"] == "AssetTriggeredTimetable"
-    assert {t["queue"] for t in d["osmf_train"]["tasks"].values()} == {"gpu"}
+    assert {t for t, v in d["osmf_train"]["tasks"].items() if v["queue"] == "gpu"} == {
+        "train_grm", "pretrain_gmllm", "group_dpo"}
     assert d["osmf_generate"]["tasks"]["generate"]["queue"] == "gpu"
     assert d["osmf_ingest"]["tasks"]["ingest"]["queue"] != "gpu"
+
+
+def test_each_dag_is_its_chain_stage(parsed):
+    """The DAGs are built from the one chain definition: one task per step, then publish."""
+    from osmf_app.chain import STAGES
+
+    for stage in STAGES:
+        tasks = parsed["dags"][stage.dag_id]["tasks"]
+        assert set(tasks) == {*(s.name for s in stage.steps), "publish"}, stage.dag_id
+        assert tasks["publish"]["outlets"] == [stage.asset]
+
+
+def test_the_queue_comes_from_the_settings_file(tmp_path):
+    """``[models].train_queue`` in the settings file reaches the DAGs (not only the environment)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "osmf.toml").write_text('[models]\ntrain_queue = "gpu-a100"\n')
+    env = {k: v for k, v in __import__("os").environ.items() if k != "OSMF_MODELS_TRAIN_QUEUE"}
+    res = subprocess.run([sys.executable, "-c", PARSE, str(ROOT / "dags")], capture_output=True, text=True, cwd=ROOT,
+                         env={**env, "OSMF_HOME": str(home)})
+    line = [x for x in res.stdout.splitlines() if x.startswith("JSON")]
+    assert line, res.stderr[-3000:]
+    tasks = json.loads(line[-1][4:])["dags"]["osmf_generate"]["tasks"]
+    assert tasks["generate"]["queue"] == "gpu-a100"

@@ -13,30 +13,59 @@ ENV = {"OSMF_GROUPING_K_CANDIDATES": "2,3", "OSMF_GROUPING_MIN_GROUP_SIZE": "10"
        "OSMF_GROUPING_EVAL_HOLDOUT_FRACTION": "0.3"}
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory, spark):
+pytestmark = pytest.mark.slow  # whole-chain tests: minutes, still run by `make test` and CI
+
+
+def _run_demo(home):
     """run_demo on the tiny world in its own OSMF_HOME; returns (settings, stdout)."""
     import contextlib
     import io
     import os
 
-    from osmf.demo import run_demo
     from osmf.settings import load_settings
     from osmf.world import WorldConfig
+    from osmf_app.demo import run_demo
 
-    home = tmp_path_factory.mktemp("demo_home")
     old = {k: os.environ.get(k) for k in [*ENV, "OSMF_HOME"]}
     os.environ.update({**ENV, "OSMF_HOME": str(home)})
-    settings = load_settings()
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        assert run_demo(settings, WorldConfig.preset("tiny")) == 0
-    yield settings, buf.getvalue()
-    for k, v in old.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    try:
+        settings = load_settings()
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            assert run_demo(settings, WorldConfig.preset("tiny")) == 0
+        return settings, buf.getvalue()
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory, spark):
+    return _run_demo(tmp_path_factory.mktemp("demo_home"))
+
+
+def _figures(obj, prefix=""):
+    """Every number of a report, by its path (``grouping.ndcg5_by_k.2``)."""
+    if isinstance(obj, dict):
+        return {k: v for key, val in obj.items() for k, v in _figures(val, f"{prefix}{key}.").items()}
+    if isinstance(obj, (int, float)) and not isinstance(obj, bool):
+        return {prefix.rstrip("."): obj}
+    return {}
+
+
+def test_same_seeds_on_a_fresh_home_give_the_same_ab_figures(demo, tmp_path_factory):
+    """The tiny chain again, on a fresh OSMF_HOME: every figure of the A/B report is identical (so
+    no refactor can silently change a result)."""
+    first, _ = demo
+    second, _ = _run_demo(tmp_path_factory.mktemp("demo_home_again"))
+    a = json.loads((first.home / "reports" / "ab_2026-01-02.json").read_text())
+    b = json.loads((second.home / "reports" / "ab_2026-01-02.json").read_text())
+    fa, fb = _figures(a), _figures(b)
+    assert len(fa) > 15 and "ctr_osmf" in fa and "grouping.ari_product_aware" in fa
+    assert json.dumps(fa, sort_keys=True) == json.dumps(fb, sort_keys=True)  # exact, NaN included
 
 
 def test_chain_runs_through_airflow_and_ends_with_the_ab_table(demo):
@@ -48,8 +77,13 @@ def test_chain_runs_through_airflow_and_ends_with_the_ab_table(demo):
     for key in ("ctr_one_size", "ctr_osmf", "ctr_oracle", "ctr_best_historical", "lift_vs_one_size", "oracle_fraction",
                 "grm_pair_accuracy", "grouping"):
         assert key in report, key
-    assert report["ctr_oracle"] >= max(report["ctr_osmf"], report["ctr_one_size"])  # the oracle bounds every arm
     assert report["heldout_users"] > 0 and report["groups"] > 0
+    # the derived figures are what their definitions make of the arms' CTRs
+    assert report["lift_vs_one_size"] == pytest.approx(report["ctr_osmf"] / report["ctr_one_size"] - 1, abs=1e-12)
+    gap = report["ctr_oracle"] - report["ctr_one_size"]
+    assert report["oracle_fraction"] == pytest.approx((report["ctr_osmf"] - report["ctr_one_size"]) / gap, abs=1e-12)
+    assert report["grouping"]["chosen_k_counts"]  # the grouping report's keys reach the A/B report
+    assert f"oracle fraction {report['oracle_fraction']:.3f}" in out  # the printed table is this report
     html = (settings.home / "reports" / "ab_2026-01-02.html").read_text()
     assert html.count("data:image/png;base64,") >= 3
 
@@ -78,9 +112,10 @@ def test_gmllm_registry_loads_in_a_fresh_process_and_refuses_a_challenger_that_i
     from mlflow import MlflowClient
 
     from jobs import train_group_dpo
-    from osmf import tracking
-    from osmf.generation import GMLLM_NAME
-    from osmf_models.gmllm.pyfunc import GMLLMPyfunc
+    import pandas as pd
+
+    from osmf import registry, tracking
+    from osmf.registry import GMLLM as GMLLM_NAME
 
     settings, _ = demo
     tracking.setup(settings)
@@ -100,7 +135,8 @@ def test_gmllm_registry_loads_in_a_fresh_process_and_refuses_a_challenger_that_i
     assert "PROMPT" in res.stdout, res.stderr[-2000:]
     # the same weights again as challenger: not strictly better, so promotion is refused
     with mlflow.start_run(run_id=champ.run_id):
-        version = tracking.register(GMLLM_NAME, inner.save(settings.home / "tmp" / "same"), GMLLMPyfunc())
+        example = pd.DataFrame({"title": ["x"], "group_features": [[0.0] * inner.cfg.group_dim], "image_path": [str(img)]})
+        version = registry.register(GMLLM_NAME, inner.save(settings.home / "tmp" / "same"), example)
     decision = train_group_dpo.promote(settings)
     assert decision["promoted"] is False and str(decision["challenger"]) == version
     assert client.get_model_version_by_alias(GMLLM_NAME, "champion").version == champ.version
@@ -109,7 +145,7 @@ def test_gmllm_registry_loads_in_a_fresh_process_and_refuses_a_challenger_that_i
 
 def test_rerunning_the_whole_chain_changes_no_table(demo):
     from osmf.lake import Lake
-    from osmf.pipeline import run_chain
+    from osmf_app.airflow_local import run_chain
     from osmf.tables import TABLES
     from osmf.world import read_manifest
 

@@ -69,7 +69,9 @@ def test_overfit_generation_reproduces_each_groups_text(tok, tmp_path):
     model = GMLLM(cfg, tok)
     ex = _examples()
     G, I = _tensors()
-    metrics, curves = pretrain(model, ex, G, I)
+    from osmf.world.styles import style_from_prompt
+
+    metrics, curves = pretrain(model, ex, G, I, style_of=style_from_prompt)
     assert curves["loss"][-1] < 0.1 * curves["loss"][0]
     assert model.generate(G, I, list(ex.title)) == [[TEXTS[0]], [TEXTS[1]]]
     assert model.generate(G, I, list(ex.title), task="describe") == [[TEXTS[3]], [TEXTS[4]]]

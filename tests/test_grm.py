@@ -60,24 +60,28 @@ def test_every_parameter_learns_and_overfit_loss_falls(tmp_path):
     assert torch.equal(model(g, i, t), back(g, i, t))
 
 
-def test_registry_round_trip_and_refused_promotion(regrouped, settings, lake, tmp_path, monkeypatch):
+def test_registry_round_trip_and_refused_promotion(regrouped, settings, lake, tmp_path):
+    """In a registry of its own (independent of test order): version 1 becomes champion, a worse
+    version 2 is refused on the same pinned data, and the champion loads in a fresh process."""
+    import dataclasses
+
     import mlflow
     from mlflow import MlflowClient
 
     from jobs import train_grm
-    from osmf import tracking
-    from osmf_models.grm.pyfunc import GRMPyfunc
+    from osmf import registry, tracking
     from osmf_models.grm.train import train_grm as fit
 
+    settings = dataclasses.replace(settings, mlflow_tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
     date, _ = regrouped
     cfg = GRMConfig(group_dim=1, image_size=16, text_dim=16, hidden=16, epochs=150, holdout_fraction=0.4)
     m1 = train_grm.run(date, settings, cfg=cfg, lake=lake)
     assert m1["version"] == "1"
     client = MlflowClient()
-    assert str(client.get_model_version_by_alias("osmf-grm", "challenger").version) == "1"
+    assert str(client.get_model_version_by_alias(registry.GRM, "challenger").version) == "1"
     first = train_grm.promote(settings, lake)
     assert first["promoted"] and first["reason"] == "no champion yet"
-    assert str(client.get_model_version_by_alias("osmf-grm", "champion").version) == "1"
+    assert str(client.get_model_version_by_alias(registry.GRM, "champion").version) == "1"
     run = mlflow.get_run(m1["run_id"])
     assert {"lineage.group_creative_ctr", "lineage.group_preference_pairs", "lineage.groups"} <= set(run.data.tags)
     assert "train_loss" in run.data.metrics and "grm_pair_accuracy" in run.data.metrics
@@ -92,14 +96,14 @@ def test_registry_round_trip_and_refused_promotion(regrouped, settings, lake, tm
         model.head[-1].bias.neg_()
     tracking.setup(settings)
     with mlflow.start_run(run_name="worse"):
-        mlflow.set_tags({"osmf.run_date": date, **{f"lineage.{k}": v for k, v in d["versions"].items()}})
-        v2 = tracking.register("osmf-grm", model.save(tmp_path / "worse"), GRMPyfunc())
+        mlflow.set_tags({"osmf.run_date": date, **{f"lineage.{k}": v for k, v in d.versions.items()}})
+        v2 = registry.register(registry.GRM, model.save(tmp_path / "worse"), train_grm.input_example(data, settings.home))
     assert v2 == "2"
     decision = train_grm.promote(settings, lake)
     assert not decision["promoted"]
     assert decision["challenger_pair_accuracy"] < decision["champion_pair_accuracy"]
-    assert str(client.get_model_version_by_alias("osmf-grm", "champion").version) == "1"
-    assert client.get_model_version("osmf-grm", "2").tags["promotion.decision"].startswith("refused")
+    assert str(client.get_model_version_by_alias(registry.GRM, "champion").version) == "1"
+    assert client.get_model_version(registry.GRM, "2").tags["promotion.decision"].startswith("refused")
 
     # the champion loads back by alias in a fresh process and scores creatives
     row = data.rows.iloc[0]

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from jobs.ingest_events import REASONS, validate_line
+from osmf.ingest import REASONS, validate_line
 from osmf.world.generate import MALFORMED_KINDS
 
 DAY = int(dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc).timestamp() * 1000)

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from osmf_models.renderer import DiffusionRenderer, ProceduralRenderer, RendererConfig, paste_product
+from osmf.rendering import ProceduralRenderer
+from osmf_models.renderer import DiffusionRenderer, RendererConfig, paste_product
 
 
 @pytest.fixture(scope="module")

@@ -1,14 +1,108 @@
-"""Every analyst query in sql/ runs on the tiny world, with Spark SQL and with DuckDB, and both
-engines give the same answer."""
+"""Every analyst query in sql/ runs on the tiny world, with Spark SQL and with DuckDB, both engines
+give the same answer, that answer matches row counts and totals computed independently from the lake
+with pandas, and every output format renders exactly that answer."""
 
+import io
+import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from osmf import sqlrun
 
 SQL_FILES = sorted((Path(__file__).resolve().parent.parent / "sql").glob("*.sql"))
+
+
+# ---- independent expectations: pandas over the lake's Delta tables, no SQL ---------------------------
+def _between(col: pd.Series, start: str, end: str) -> pd.Series:
+    d = pd.to_datetime(col)
+    return (d >= pd.Timestamp(start)) & (d <= pd.Timestamp(end))
+
+
+def _best_per_group(ctr: pd.DataFrame, n: int) -> pd.DataFrame:
+    """Each (product, group)'s top-n creatives by smoothed CTR, ties to the smaller creative id."""
+    ranked = ctr.sort_values(["product_id", "group_id", "smoothed_ctr", "creative_id"],
+                             ascending=[True, True, False, True])
+    return ranked.groupby(["product_id", "group_id"]).head(n)
+
+
+def _expect_category_daily_volume(lake, p):
+    imp = lake.read_pandas("impressions")
+    imp = imp[_between(imp.event_date, p["start_date"], p["end_date"])]
+    m = imp.merge(lake.read_pandas("products")[["product_id", "category"]], on="product_id")
+    per = m.groupby(["event_date", "category"])
+    return len(per), {"impressions": len(m), "clicks": int(m.clicked.sum()), "users": int(per.user_id.nunique().sum())}
+
+
+def _expect_daily_ctr_by_product_creative(lake, p):
+    imp = lake.read_pandas("impressions")
+    imp = imp[_between(imp.event_date, p["start_date"], p["end_date"])]
+    n = imp.groupby(["event_date", "product_id", "creative_id"]).ngroups
+    return n, {"impressions": len(imp), "clicks": int(imp.clicked.sum())}
+
+
+def _expect_group_disagreement(lake, p):
+    best = _best_per_group(lake.read_pandas("group_creative_ctr", partition=p["run_date"]), 1)
+    per = best.groupby("product_id")
+    return per.ngroups, {"n_groups": len(best), "distinct_best_creatives": int(per.creative_id.nunique().sum()),
+                         "max_best_ctr": float(per.smoothed_ctr.max().sum()),
+                         "spread_best_ctr": float((per.smoothed_ctr.max() - per.smoothed_ctr.min()).sum())}
+
+
+def _expect_group_sizes_over_days(lake, p):
+    g = lake.read_pandas("groups")
+    g = g[_between(g.run_date, p["start_date"], p["end_date"])]
+    key = ["run_date", "product_id", "group_id"]
+    x = lake.read_pandas("group_creative_ctr").groupby(key)[["impressions", "clicks"]].sum().reset_index()
+    m = g.merge(x, on=key)
+    return len(m), {"size": int(m["size"].sum()), "impressions": int(m.impressions.sum()), "clicks": int(m.clicks.sum())}
+
+
+def _expect_quarantine_by_reason(lake, p):
+    q = lake.read_pandas("quarantine")
+    q = q[_between(q.event_date, p["start_date"], p["end_date"])]
+    read = lake.read_pandas("ingest_audit").groupby("event_date")["lines_read"].sum()
+    q = q[q.event_date.isin(read.index)]
+    per = q.groupby(["event_date", "reason"]).size().reset_index(name="lines")
+    return len(per), {"lines": len(q), "lines_read_that_day": int(per.event_date.map(read).sum())}
+
+
+def _expect_top_creatives_per_group(lake, p):
+    top = _best_per_group(lake.read_pandas("group_creative_ctr", partition=p["run_date"]), 3)  # top_n's default
+    groups = lake.read_pandas("groups", partition=p["run_date"])[["product_id", "group_id", "size"]]
+    m = top.merge(groups, on=["product_id", "group_id"])
+    return len(m), {"impressions": int(m.impressions.sum()), "clicks": int(m.clicks.sum()),
+                    "smoothed_ctr": float(m.smoothed_ctr.sum())}
+
+
+EXPECTED = {name[len("_expect_"):]: f for name, f in list(globals().items()) if name.startswith("_expect_")}
+
+
+def _assert_totals(frame: pd.DataFrame, n_rows: int, totals: dict, where: str) -> None:
+    assert len(frame) == n_rows, f"{where}: {len(frame)} rows, expected {n_rows}"
+    for col, want in totals.items():
+        got = pd.to_numeric(frame[col]).sum()
+        assert got == pytest.approx(want, rel=1e-9, abs=1e-9), f"{where}: sum({col}) = {got}, expected {want}"
+
+
+def _assert_renders(df: pd.DataFrame, n_rows: int, totals: dict) -> None:
+    """Each format holds exactly df: its columns in order, its rows, and the expected totals."""
+    cols = list(df.columns)
+    csv = pd.read_csv(io.StringIO(sqlrun.render(df, "csv")))
+    assert list(csv.columns) == cols
+    _assert_totals(csv, n_rows, totals, "csv")
+    records = json.loads(sqlrun.render(df, "json"))
+    assert isinstance(records, list) and all(list(r) == cols for r in records)
+    _assert_totals(pd.DataFrame(records, columns=cols), n_rows, totals, "json")
+    numeric = [c for c in cols if pd.api.types.is_numeric_dtype(df[c])]
+    for c in numeric:  # every number survives the round trip, not only the totals
+        np.testing.assert_allclose(csv[c].to_numpy(float), df[c].to_numpy(float), rtol=1e-12, err_msg=c)
+        np.testing.assert_allclose(pd.DataFrame(records)[c].to_numpy(float), df[c].to_numpy(float), rtol=1e-12,
+                                   err_msg=c)
+    lines = sqlrun.render(df, "table").splitlines()
+    assert lines[0].split() == cols and len(lines) == 1 + n_rows
 
 
 @pytest.mark.parametrize("path", SQL_FILES, ids=[p.stem for p in SQL_FILES])
@@ -22,8 +116,10 @@ def test_every_sql_file_runs_on_both_engines(path, ingested, regrouped, lake, sp
     assert len(via_spark) > 0
     norm = lambda df: df.astype(str).sort_values(list(df.columns)).reset_index(drop=True)  # noqa: E731
     pd.testing.assert_frame_equal(norm(via_spark), norm(via_duck))
-    for fmt in ("table", "csv", "json"):
-        assert sqlrun.render(via_spark, fmt)
+    assert path.stem in EXPECTED, f"write an independent pandas expectation _expect_{path.stem} for {path.name}"
+    n_rows, totals = EXPECTED[path.stem](lake, params)
+    _assert_totals(via_spark, n_rows, totals, "spark")
+    _assert_renders(via_spark, n_rows, totals)
 
 
 def test_daily_ctr_adds_up_to_impressions(ingested, lake, spark):

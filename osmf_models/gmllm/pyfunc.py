@@ -1,11 +1,14 @@
-"""MLflow pyfunc wrapper so a registered G-MLLM loads back by ``models:/osmf-gmllm@champion``.
+"""MLflow pyfunc wrapper of the G-MLLM, logged *from code* (``osmf.registry.register`` passes this
+file), so ``models:/osmf-gmllm@champion`` loads in any process that has the package.
 
 Input: a DataFrame with ``title``, ``group_features`` (list of floats) and ``image_path``.
 Output: the greedy background prompt per row."""
 
 from __future__ import annotations
 
+import mlflow.models
 import mlflow.pyfunc
+import pandas as pd
 
 
 class GMLLMPyfunc(mlflow.pyfunc.PythonModel):
@@ -14,7 +17,7 @@ class GMLLMPyfunc(mlflow.pyfunc.PythonModel):
 
         self.model = GMLLM.load(context.artifacts["model_dir"])
 
-    def predict(self, context, model_input, params=None):
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> list[str]:
         import numpy as np
         import torch
 
@@ -23,3 +26,6 @@ class GMLLMPyfunc(mlflow.pyfunc.PythonModel):
         G = torch.tensor(np.stack(model_input["group_features"].to_numpy()), dtype=torch.float32)
         I = torch.from_numpy(image_tensor(model_input["image_path"].tolist(), self.model.cfg.image_size))
         return [g[0] for g in self.model.generate(G, I, model_input["title"].tolist())]
+
+
+mlflow.models.set_model(GMLLMPyfunc())

@@ -1,11 +1,14 @@
-"""MLflow pyfunc wrapper so a registered GRM loads back by ``models:/osmf-grm@champion``.
+"""MLflow pyfunc wrapper of the GRM, logged *from code* (``osmf.registry.register`` passes this
+file), so ``models:/osmf-grm@champion`` loads in any process that has the package.
 
 Input: a DataFrame with ``group_features`` (list of floats), ``image_path`` and ``prompt``.
 Output: predicted CTR per row."""
 
 from __future__ import annotations
 
+import mlflow.models
 import mlflow.pyfunc
+import pandas as pd
 
 
 class GRMPyfunc(mlflow.pyfunc.PythonModel):
@@ -14,7 +17,11 @@ class GRMPyfunc(mlflow.pyfunc.PythonModel):
 
         self.model = GRM.load(context.artifacts["model_dir"])
 
-    def predict(self, context, model_input, params=None):
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> list[float]:
         from osmf_models.grm.model import predict_ctr
 
-        return predict_ctr(self.model, model_input["group_features"], model_input["image_path"], model_input["prompt"])
+        return [float(v) for v in predict_ctr(self.model, model_input["group_features"], model_input["image_path"],
+                                              model_input["prompt"])]
+
+
+mlflow.models.set_model(GRMPyfunc())

@@ -117,31 +117,13 @@ def train_grm(data: GRMData, cfg: GRMConfig) -> tuple[GRM, dict, dict]:
     return model, m, {"loss": losses}
 
 
-def calibration_plot(model: GRM, data: GRMData, path: Path) -> Path:
-    import matplotlib
+def heldout_pair_accuracy(model: GRM, data: GRMData) -> float:
+    """Pair accuracy of ``model`` on the pairs of the groups its config holds out."""
+    held = heldout_groups(data.rows, model.cfg.holdout_fraction, model.cfg.seed)
+    return pair_metrics(score(model, data), data.pairs[_mask(data.pairs, held)])["pair_accuracy"]
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
+def calibration(model: GRM, data: GRMData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(predicted CTR, observed CTR, impressions) per row: the inputs of a reliability diagram."""
     p = 1 / (1 + np.exp(-score(model, data)))
-    obs = (data.rows["clicks"] / data.rows["impressions"]).to_numpy()
-    w = data.rows["impressions"].to_numpy()
-    bins = np.quantile(p, np.linspace(0, 1, 11))
-    which = np.clip(np.searchsorted(bins, p, side="right") - 1, 0, 9)
-    xs, ys = [], []
-    for b in range(10):
-        sel = which == b
-        if sel.any():
-            xs.append(np.average(p[sel], weights=w[sel]))
-            ys.append(np.average(obs[sel], weights=w[sel]))
-    fig, ax = plt.subplots(figsize=(4, 4))
-    lim = max(max(xs + ys), 1e-3) * 1.1
-    ax.plot([0, lim], [0, lim], "k:", lw=1)
-    ax.plot(xs, ys, "o-")
-    ax.set_xlabel("predicted CTR (decile mean)")
-    ax.set_ylabel("observed CTR")
-    ax.set_title("GRM calibration")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return p, (data.rows["clicks"] / data.rows["impressions"]).to_numpy(), data.rows["impressions"].to_numpy()

@@ -1,4 +1,4 @@
-"""The Group-DPO loss (PAPER.md):
+"""The Group-DPO loss (OSMF, arXiv 2602.02033):
 
     L = - E_g E_{(x, y_w, y_l) ~ D_g} log sigma( beta [ log pi(y_w|x,z_g) - log pi_ref(y_w|x,z_g)
                                                    - log pi(y_l|x,z_g) + log pi_ref(y_l|x,z_g) ] )

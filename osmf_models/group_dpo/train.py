@@ -85,14 +85,16 @@ def reference_logps(ref: GMLLM, pairs: pd.DataFrame, titles, G, I, batch_size: i
 
 def with_lora(ref: GMLLM, cfg: GroupDPOConfig) -> GMLLM:
     """A trainable copy of ``ref``: LoRA on the LM, the group projector trainable if configured."""
-    from peft import LoraConfig, get_peft_model
+    from peft import LoraConfig, LoraModel
 
     policy = copy.deepcopy(ref)
     for p in policy.parameters():
         p.requires_grad_(False)
-    policy.lm = get_peft_model(policy.lm, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
-                                                     lora_dropout=cfg.lora_dropout,
-                                                     target_modules=list(cfg.target_modules), task_type="CAUSAL_LM"))
+    # the tuner itself, not the PeftModel wrapper: same layers, and no call of transformers'
+    # deprecated ``is_gradient_checkpointing`` (a FutureWarning on every run)
+    policy.lm = LoraModel(policy.lm, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                                                target_modules=list(cfg.target_modules), task_type="CAUSAL_LM"),
+                          "default")
     for p in policy.group_proj.parameters():
         p.requires_grad_(cfg.train_projector)
     return policy

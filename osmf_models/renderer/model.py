@@ -27,22 +27,6 @@ def paste_product(generated: np.ndarray, product: np.ndarray, product_mask: np.n
     return out
 
 
-class ProceduralRenderer:
-    name = "procedural"
-
-    def __init__(self, seed: int = 0):
-        self.seed = seed
-
-    def render(self, product: np.ndarray, product_mask: np.ndarray, prompt: str) -> RenderResult:
-        from osmf.world.styles import STYLE_BY_NAME, draw_background, style_from_prompt
-
-        style = style_from_prompt(prompt)
-        rng = np.random.default_rng(self.seed)
-        size = product.shape[0]
-        bg = draw_background(STYLE_BY_NAME[style], size, rng) if style else np.full_like(product, 128)
-        return RenderResult(paste_product(bg, product, product_mask), self.name, style)
-
-
 def _char_tokenizer(directory: Path):
     """A character-level CLIP tokenizer written from scratch (no model hub): every printable
     character, alone and as a word end."""

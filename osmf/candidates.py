@@ -1,53 +1,22 @@
-"""What training and generation share around the models: loading registered models, the product
-images and masks, rendering candidate prompts and scoring them with the GRM."""
+"""Candidate background prompts and their GRM scores, shared by Group-DPO (GRM pairs, the promotion
+metric), generation (best-of-N) and the A/B one-size arm.
+
+* ``propose``: up to N distinct backgrounds per (product, group) from a G-MLLM: greedy, then seeded samples.
+* ``score_backgrounds``: each candidate rendered around the product and scored by the GRM for the group.
+* ``best_of_n``: the best-scored candidate per row.
+* ``grm_reward``: mean GRM score of the greedy background per row (the G-MLLM promotion metric; no
+  hidden truth involved).
+"""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-GMLLM_NAME, GRM_NAME = "osmf-gmllm", "osmf-grm"
-
-
-def load_registered(name: str, alias: str):
-    """(the inner torch model, its registry version) of ``models:/name@alias``; a missing alias says
-    how to make it."""
-    import mlflow
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
-    try:
-        version = MlflowClient().get_model_version_by_alias(name, alias).version
-    except MlflowException:
-        how = {GRM_NAME: "osmf train grm --run-date D && osmf promote grm",
-               GMLLM_NAME: "osmf train gmllm --run-date D && osmf train group-dpo --run-date D && osmf promote gmllm"}
-        raise ValueError(f"no registered model {name}@{alias}; make it with `{how.get(name, 'osmf train ...')}`") from None
-    return mlflow.pyfunc.load_model(f"models:/{name}@{alias}").unwrap_python_model().model, str(version)
-
-
-def product_assets(products: pd.DataFrame, home: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """product_id -> (image H x W x 3 uint8, foreground mask H x W bool)."""
-    from PIL import Image
-
-    return {p: (np.asarray(Image.open(Path(home) / i).convert("RGB")), np.asarray(Image.open(Path(home) / m)) > 127)
-            for p, i, m in zip(products.product_id, products.image_uri, products.mask_uri)}
-
-
-def make_renderer(kind: str, seed: int = 0):
-    from osmf_models.renderer import DiffusionRenderer, ProceduralRenderer, RendererConfig
-
-    if kind == "procedural":
-        return ProceduralRenderer(seed=seed)
-    if kind == "diffusers":
-        return DiffusionRenderer(RendererConfig.tiny())
-    raise ValueError(f"unknown renderer {kind!r}; choose procedural or diffusers")
-
 
 def score_backgrounds(grm, ex: pd.DataFrame, backgrounds: list[list[str]], assets, renderer) -> list[np.ndarray]:
     """For each example row (product, group) and its candidate backgrounds: the GRM's predicted CTR
-    of the rendered creative. Rendering uses ``renderer`` (procedural on CPU)."""
+    of the rendered creative."""
     from osmf_models.gmllm.data import full_prompt
     from osmf_models.grm.model import predict_ctr
 
@@ -89,7 +58,6 @@ def best_of_n(gm, grm, ex: pd.DataFrame, G, I, assets, renderer, n: int, tempera
 
 
 def grm_reward(gm, grm, ex: pd.DataFrame, G, I, assets, renderer) -> float:
-    """Mean GRM-predicted CTR of the model's greedy background per (product, group): the promotion
-    metric of the G-MLLM (no hidden truth involved)."""
+    """Mean GRM-predicted CTR of the model's greedy background per (product, group)."""
     cands = [[g[0]] for g in gm.generate(G, I, list(ex["title"]))]
     return float(np.mean([s[0] for s in score_backgrounds(grm, ex, cands, assets, renderer)]))

@@ -1,0 +1,295 @@
+"""The ``osmf`` command line. Every subcommand has ``--help``; each sets its handler with
+``set_defaults(func=...)``, and ``main`` runs it under ``osmf.entrypoint.run_guarded`` (a bad
+setting exits 2 naming the key; a known error is one ``error:`` line and exit 1)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import time
+from pathlib import Path
+
+from osmf.entrypoint import date_arg, run_guarded
+
+TRAINERS = {"grm": "train_grm", "gmllm": "train_gmllm", "group-dpo": "train_group_dpo"}
+PROMOTERS = {"grm": "train_grm", "gmllm": "train_group_dpo"}
+
+
+def _kv(value: str) -> tuple[str, str]:
+    if "=" not in value:
+        raise argparse.ArgumentTypeError(f"--param {value!r} is not of the form name=value")
+    k, _, v = value.partition("=")
+    return k.strip(), v
+
+
+def _progress(msg: str) -> None:
+    print(f"  {time.strftime('%H:%M:%S')} {msg}", flush=True)
+
+
+def _json(obj) -> None:
+    print(json.dumps(obj, indent=1, default=str))
+
+
+def _world_config(preset, config):
+    from osmf.world import WorldConfig
+
+    return WorldConfig.from_toml(config) if config else WorldConfig.preset(preset)
+
+
+# ---- handlers: (args, settings) -> exit code ------------------------------------------------------
+def cmd_settings(args, settings) -> int:
+    for k, v in settings.__dict__.items():
+        print(f"{k} = {v}")
+    for k in ("lake_root", "landing_root", "truth_root", "world_root", "airflow_home", "mlflow_uri"):
+        print(f"{k} = {getattr(settings, k)}")
+    return 0
+
+
+def cmd_world_generate(args, settings) -> int:
+    from osmf.world import generate_world
+
+    s = generate_world(_world_config(args.preset, args.config), settings.home, progress=_progress)
+    print(f"world written to {settings.home}: {len(s.dates)} days ({s.dates[0]}..{s.dates[-1]}), "
+          f"{s.n_lines} landing lines ({s.n_malformed} malformed, {s.n_duplicates} duplicates) in {s.seconds:.1f}s")
+    return 0
+
+
+def cmd_world_show(args, settings) -> int:
+    from osmf.world import read_manifest
+
+    _json(read_manifest(settings.home))
+    return 0
+
+
+def cmd_ingest(args, settings) -> int:
+    from jobs import ingest_events
+
+    print(ingest_events.run(args.date, settings, args.run_id).table())
+    return 0
+
+
+def cmd_regroup(args, settings) -> int:
+    from osmf_app.chain import REGROUP, run_stage
+
+    _json(run_stage(REGROUP, args.date, settings, args.run_id, say=lambda m: print(m, flush=True)))
+    return 0
+
+
+def cmd_train(args, settings) -> int:
+    _json(importlib.import_module(f"jobs.{TRAINERS[args.model]}").run(args.run_date, settings, say=_progress))
+    return 0
+
+
+def cmd_promote(args, settings) -> int:
+    _json(importlib.import_module(f"jobs.{PROMOTERS[args.model]}").promote(settings))
+    return 0
+
+
+def cmd_generate(args, settings) -> int:
+    from jobs import generate_creatives
+
+    _json(generate_creatives.run(args.run_date, settings, run_id=args.run_id, say=_progress))
+    return 0
+
+
+def cmd_validate(args, settings) -> int:
+    from jobs import validate_table
+
+    report = validate_table.run(args.table, args.date, settings)
+    print(report.summary())
+    return 0 if report.success else 1
+
+
+def cmd_evaluate_grouping(args, settings) -> int:
+    from osmf_app.evaluation import grouping_report
+
+    plot = args.plot or args.json.with_suffix(".png")
+    _json(grouping_report(settings, args.run_date, args.json, plot, reuse=False))
+    print(f"wrote {args.json} and {plot}")
+    return 0
+
+
+def cmd_evaluate_ab(args, settings) -> int:
+    from osmf.world import read_manifest
+    from osmf_app.evaluation import ab, ab_on_new_world
+
+    run_date = ab_on_new_world(settings, args.world_config) if args.world_config else None
+    ab(settings, args.run_date or run_date or read_manifest(settings.home)["dates"][-1], args.json, args.html)
+    return 0
+
+
+def cmd_sql(args, settings) -> int:
+    from osmf import sqlrun
+
+    if args.list:
+        for f in sorted(sqlrun.SQL_DIR.glob("*.sql")):
+            q = sqlrun.load_query(str(f))
+            params = ", ".join(f"{k}{'=' + d if d else ''}" for k, (d, _) in q.params.items())
+            print(f"{q.name:<36} {q.description}  [{params}]")
+        return 0
+    q = sqlrun.load_query(args.query)
+    print(sqlrun.render(sqlrun.run_query(q, dict(args.param), args.engine), args.format))
+    return 0
+
+
+def cmd_lake_list(args, settings) -> int:
+    from osmf.lake import Lake, summary
+
+    print(summary(Lake(settings)))
+    return 0
+
+
+def cmd_lake_history(args, settings) -> int:
+    from osmf.lake import Lake
+
+    for h in Lake(settings).history(args.table, args.limit):
+        print(f"v{h.get('version'):<4} {h.get('operation', ''):<12} run={h.get('osmf.run_id', '-'):<40} "
+              f"job={h.get('osmf.job', '-'):<16} {h.get('osmf.partition', '')}")
+    return 0
+
+
+def cmd_lake_optimize(args, settings) -> int:
+    from osmf.lake import Lake
+
+    _json(Lake(settings).optimize(args.table))
+    return 0
+
+
+def cmd_lake_vacuum(args, settings) -> int:
+    from osmf.lake import Lake
+
+    files = Lake(settings).vacuum(args.table, args.retention_hours, dry_run=not args.apply)
+    print(f"{'deleted' if args.apply else 'would delete'} {len(files)} file(s)")
+    return 0
+
+
+def cmd_demo(args, settings) -> int:
+    from osmf_app.demo import run_demo
+
+    return run_demo(settings, _world_config(args.preset, args.config))
+
+
+# ---- the parser ---------------------------------------------------------------------------------
+def _add_world(sub) -> None:
+    w = sub.add_parser("world", help="the synthetic GAIP-style world").add_subparsers(dest="world_cmd", required=True)
+    g = w.add_parser("generate", help="generate a world into $OSMF_HOME (landing, world, truth)",
+                     description="Generate a seeded world. Same config, same bytes.")
+    src = g.add_mutually_exclusive_group(required=True)
+    src.add_argument("--preset", choices=["tiny", "small"], help="a bundled preset")
+    src.add_argument("--config", type=Path, help="a TOML file with a [world] table")
+    g.set_defaults(func=cmd_world_generate)
+    w.add_parser("show", help="print the current world's manifest").set_defaults(func=cmd_world_show)
+
+
+def _add_data(sub) -> None:
+    i = sub.add_parser("ingest", help="ingest one day of landing events", description="Landing JSONL -> impressions + quarantine.")
+    i.add_argument("--date", required=True, type=date_arg, help="the landing date, YYYY-MM-DD")
+    i.add_argument("--run-id", default=None, help="run id for commit metadata")
+    i.set_defaults(func=cmd_ingest)
+    r = sub.add_parser("regroup", help="PAAG -> grouping -> group CTR and pairs -> validation for a date",
+                       description="Product-aware regrouping of one run date (the osmf_regroup stage, in this process).")
+    r.add_argument("--date", required=True, type=date_arg, help="the run date, YYYY-MM-DD")
+    r.add_argument("--run-id", default=None, help="run id for commit metadata")
+    r.set_defaults(func=cmd_regroup)
+    v = sub.add_parser("validate", help="run a table's quality suite on one partition")
+    v.add_argument("--table", required=True, help="table name (see `osmf lake list`)")
+    v.add_argument("--date", type=date_arg, default=None, help="the partition, YYYY-MM-DD (partitioned tables)")
+    v.set_defaults(func=cmd_validate)
+
+
+def _add_models(sub) -> None:
+    tr = sub.add_parser("train", help="train a model, track it in MLflow, register it as challenger")
+    tr.add_argument("model", choices=list(TRAINERS),
+                    help="grm: the group reward model (osmf-grm challenger); gmllm: pre-train the G-MLLM "
+                         "(osmf-gmllm base); group-dpo: align it (osmf-gmllm challenger, plus the plain-DPO baseline)")
+    tr.add_argument("--run-date", required=True, type=date_arg)
+    tr.set_defaults(func=cmd_train)
+    pr = sub.add_parser("promote", help="move 'champion' to the challenger if it is better on pinned data")
+    pr.add_argument("model", choices=list(PROMOTERS),
+                    help="grm: by held-out pair accuracy; gmllm: by GRM reward of its greedy prompts")
+    pr.set_defaults(func=cmd_promote)
+    g = sub.add_parser("generate", help="one creative per (product, group) with the champion models",
+                       description="Best-of-N G-MLLM prompts by the GRM, rendered, into generated_creatives.")
+    g.add_argument("--run-date", required=True, type=date_arg)
+    g.add_argument("--run-id", default=None, help="run id for commit metadata")
+    g.set_defaults(func=cmd_generate)
+
+
+def _add_evaluate(sub) -> None:
+    ev = sub.add_parser("evaluate", help="evaluation reports").add_subparsers(dest="eval_cmd", required=True)
+    eg = ev.add_parser("grouping", help="NDCG@5 by K, ARI vs hidden segments, product-agnostic baseline",
+                       description="Evaluate the grouping of a run date on the simulator (reads the hidden truth).")
+    eg.add_argument("--run-date", required=True, type=date_arg)
+    eg.add_argument("--json", required=True, type=Path, help="where to write the JSON report")
+    eg.add_argument("--plot", type=Path, default=None, help="PNG plot (default: next to the JSON)")
+    eg.set_defaults(func=cmd_evaluate_grouping)
+    ea = ev.add_parser("ab", help="simulated A/B: one-size-fits-all vs OSMF vs oracle on held-out users",
+                       description="Expected CTR per arm on held-out users (reads the hidden truth). With "
+                                   "--world-config, first runs the whole chain on a new world from that file.")
+    ea.add_argument("--run-date", type=date_arg, default=None, help="the run date (default: the world's last day)")
+    ea.add_argument("--json", type=Path, default=None, help="JSON report (default: $OSMF_HOME/reports/ab_<date>.json)")
+    ea.add_argument("--html", type=Path, default=None, help="HTML report with plots (default: next to the JSON)")
+    ea.add_argument("--world-config", type=Path, default=None,
+                    help="a world TOML: generate it under $OSMF_HOME and run the whole chain through Airflow first")
+    ea.set_defaults(func=cmd_evaluate_ab)
+
+
+def _add_sql(sub) -> None:
+    s = sub.add_parser("sql", help="run analyst SQL on the lake",
+                       description="Run a file from sql/ (by path or name) or an inline SELECT.")
+    s.add_argument("query", nargs="?", help="a .sql path, a name in sql/, or a SELECT statement")
+    s.add_argument("--param", action="append", type=_kv, default=[], metavar="NAME=VALUE", help="a named parameter (repeatable)")
+    s.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    s.add_argument("--engine", choices=["spark", "duckdb"], default="spark",
+                   help="spark (default) or duckdb (no JVM, fast start)")
+    s.add_argument("--list", action="store_true", help="list the queries in sql/ and their parameters")
+    s.set_defaults(func=cmd_sql)
+
+
+def _add_lake(sub) -> None:
+    lk = sub.add_parser("lake", help="inspect and maintain lake tables").add_subparsers(dest="lake_cmd", required=True)
+    lk.add_parser("list", help="tables with version, rows and files").set_defaults(func=cmd_lake_list)
+    h = lk.add_parser("history", help="a table's commits with their run ids")
+    h.add_argument("table")
+    h.add_argument("--limit", type=int, default=20)
+    h.set_defaults(func=cmd_lake_history)
+    o = lk.add_parser("optimize", help="compact a table's small files")
+    o.add_argument("table")
+    o.set_defaults(func=cmd_lake_optimize)
+    vc = lk.add_parser("vacuum", help="delete files no version references (dry run unless --apply)")
+    vc.add_argument("table")
+    vc.add_argument("--retention-hours", type=int, default=168)
+    vc.add_argument("--apply", action="store_true")
+    vc.set_defaults(func=cmd_lake_vacuum)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="osmf", description="OSMF: one ad creative per group of users. "
+                                "State lives under $OSMF_HOME (default ./.osmf).")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_world, _add_data, _add_models, _add_evaluate, _add_sql, _add_lake):
+        add(sub)
+    d = sub.add_parser("demo", help="the main job: world -> the nightly chain through Airflow -> A/B report",
+                       description="Generate the world, run the nightly chain through Airflow (ingest every "
+                                   "day; regroup, train, generate the last), then evaluate the grouping and the "
+                                   "simulated A/B test and print the results.")
+    d.add_argument("--preset", choices=["tiny", "small"], default="small")
+    d.add_argument("--config", type=Path, default=None, help="a world TOML instead of a preset")
+    d.set_defaults(func=cmd_demo)
+    sub.add_parser("settings", help="print the effective settings").set_defaults(func=cmd_settings)
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.func is cmd_sql and not (args.list or args.query):
+        parser.error("osmf sql: give a query (a .sql path, a name in sql/, or a SELECT) or --list")
+    from osmf.world import WorldConfigError
+
+    return run_guarded(lambda settings: args.func(args, settings), (WorldConfigError,))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
