@@ -35,7 +35,7 @@ def run(run_date: str, settings: Settings, lake: Lake | None = None, run_id: str
 
     from osmf import tracking
     from osmf.candidates import best_of_n
-    from osmf.rendering import make_renderer, product_assets
+    from osmf.rendering import make_renderer, product_assets, scoring_renderer
     from osmf.runinfo import resolve_run_id
     from osmf_models.gmllm.data import full_prompt
 
@@ -48,16 +48,17 @@ def run(run_date: str, settings: Settings, lake: Lake | None = None, run_id: str
     d = load_group_data(lake, settings.home, run_date)
     ex = d.ex
     assets = product_assets(d.frames["products"], settings.home)
+    scoring = scoring_renderer(d.frames, settings.home)
     backgrounds, scores, n_cands = best_of_n(gm, grm, ex, d.G, d.images(gm.cfg.image_size), assets,
-                                             make_renderer("procedural"), m.best_of_n, m.temperature)
-    renderer = make_renderer(m.renderer)
+                                             scoring, m.best_of_n, m.temperature)
+    renderer = scoring if m.renderer == "retrieval" else make_renderer(m.renderer, d.frames, settings.home)
     out_dir = settings.home / "generated" / f"run_date={run_date}"
     out_dir.mkdir(parents=True, exist_ok=True)
     rows, images = [], []
     for i, (pid, gid, title) in enumerate(zip(ex.product_id, ex.group_id, ex.title)):
         prompt = full_prompt(title, backgrounds[i])
         img, mask = assets[pid]
-        res = renderer.render(img, mask, prompt)
+        res = renderer.render(img, mask, prompt, background=backgrounds[i])
         uri = f"generated/run_date={run_date}/{pid}_g{gid}.png"
         Image.fromarray(res.image).save(settings.home / uri)
         images.append(res.image)

@@ -1,8 +1,11 @@
 """PAAG: train the product-aware user encoder on the trailing window's clicks, then score every
 (product, audience user) pair inside Spark (mapInArrow) into ``user_product_embeddings``.
 
-The audience of a product is the users with impressions of it in the trailing window
-(``[grouping].window_days``). Training runs on the driver (small model, tens of thousands of rows
+PAAG learns a user's taste over the visual themes the pipeline finds in the historical creatives'
+pixels and prompts (``osmf.themes``), from the clicks of every user except those held out for
+evaluation. The audience of a product is the users with impressions of it in the trailing window
+(``[grouping].window_days``); held-out users are in it (an impression is not a click) and are
+embedded from their attributes alone, like every user. Training runs on the driver (small model, tens of thousands of rows
 per second on CPU); scoring is a Spark job and scales with executors. The model is saved to
 ``$OSMF_HOME/models/paag/run_date=D`` with its metrics.
 """
@@ -17,7 +20,8 @@ import numpy as np
 import pyarrow as pa
 
 from osmf.entrypoint import job_context, job_parser, run_main
-from osmf.audience import window_impressions
+from osmf.audience import window_impressions, without_heldout
+from osmf.themes import fit_themes
 from osmf.lake import Lake
 from osmf.settings import GroupingConfig, Settings
 
@@ -49,6 +53,17 @@ def _score(batches, model_dir: str, product_features: dict):
                                           "embedding": [row.tolist() for row in emb]})
 
 
+def training_events(spark, lake: Lake, impressions, themes, g: GroupingConfig):
+    """user_id, product_id, theme, clicked of the window's impressions, without the clicks of the
+    users held out for evaluation, in a fixed order (Spark returns rows in none; training must see
+    the same order on every rerun)."""
+    imp = without_heldout(spark, lake, impressions, g.eval_holdout_fraction)
+    events = imp.select("user_id", "product_id", "creative_id", "clicked").toPandas()
+    events["theme"] = events["creative_id"].map(themes)
+    events = events.drop(columns="creative_id")[["user_id", "product_id", "theme", "clicked"]]
+    return events.sort_values(["product_id", "user_id", "theme", "clicked"], kind="stable").reset_index(drop=True)
+
+
 def run(run_date: str, settings: Settings, run_id: str | None = None, spark=None, lake: Lake | None = None,
         grouping: GroupingConfig | None = None) -> dict:
     from osmf_models.paag import PAAGConfig
@@ -57,20 +72,17 @@ def run(run_date: str, settings: Settings, run_id: str | None = None, spark=None
     t0 = time.perf_counter()
     lake, spark, g, run_id = job_context(settings, run_id, spark, lake, grouping)
     imp = window_impressions(spark, lake, run_date, g.window_days)
-    cre = lake.read_spark(spark, "creatives").select("creative_id", "style")
-    events = imp.join(cre, "creative_id").select("user_id", "product_id", "style", "clicked").toPandas()
-    # Spark returns rows in no fixed order; training must see the same order on every rerun
-    events = events.sort_values(["product_id", "user_id", "style", "clicked"], kind="stable").reset_index(drop=True)
+    users = lake.read_pandas("users").sort_values("user_id").reset_index(drop=True)
+    products = lake.read_pandas("products").sort_values("product_id").reset_index(drop=True)
+    themes = fit_themes(lake.read_pandas("creatives"), products, settings.home, g.paag_themes, g.seed)
+    events = training_events(spark, lake, imp, themes, g)
     if events.empty:
         raise ValueError(f"no impressions in the {g.window_days}-day window ending {run_date}; "
                          f"ingest first (`osmf ingest --date {run_date}`)")
-    users = lake.read_pandas("users").sort_values("user_id").reset_index(drop=True)
-    products = lake.read_pandas("products").sort_values("product_id").reset_index(drop=True)
-    styles = sorted(lake.read_pandas("creatives", columns=["style"])["style"].unique())
     cfg = PAAGConfig(epochs=g.paag_epochs, seed=g.seed)
-    model, metrics = train_paag(events, users, products, styles, cfg)
-    log.info("PAAG trained on %d events: held-out AUC %.3f (style-only baseline %.3f)",
-             metrics["n_events"], metrics["holdout_auc"], metrics["holdout_auc_style_only"])
+    model, metrics = train_paag(events, users, products, sorted(themes.unique()), cfg)
+    log.info("PAAG trained on %d events: held-out AUC %.3f (theme-only baseline %.3f)",
+             metrics["n_events"], metrics["holdout_auc"], metrics["holdout_auc_theme_only"])
     model_dir = settings.home / "models" / "paag" / f"run_date={run_date}"
     model.save(model_dir)
     (model_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
@@ -97,7 +109,7 @@ def main(argv=None) -> int:
     def go(args, settings):
         m = run(args.run_date, settings, args.run_id)
         print(f"{m['rows']} embeddings; PAAG held-out AUC {m['holdout_auc']:.3f} "
-              f"(style-only {m['holdout_auc_style_only']:.3f})")
+              f"(theme-only {m['holdout_auc_theme_only']:.3f})")
 
     return run_main(parser, go, argv)
 

@@ -59,7 +59,6 @@ def run(run_date: str, settings: Settings, lake: Lake | None = None, say=None) -
     import mlflow
 
     from osmf import plots, tracking
-    from osmf.world.styles import style_from_prompt
     from osmf_models.gmllm.train import pretrain
 
     lake = lake or Lake(settings)
@@ -71,7 +70,7 @@ def run(run_date: str, settings: Settings, lake: Lake | None = None, say=None) -
         mlflow.set_tags({"osmf.model": registry.GMLLM, "osmf.stage": "pretrained", "osmf.run_date": run_date})
         mlflow.log_params({f"gmllm.{k}": v for k, v in cfg.to_dict().items()})
         tracking.log_lineage(lake, d.pinned.lineage())
-        metrics, curves = pretrain(model, d.ex, d.G, d.images(cfg.image_size), say=say, style_of=style_from_prompt)
+        metrics, curves = pretrain(model, d.ex, d.G, d.images(cfg.image_size), say=say)
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
         for step, value in enumerate(curves["loss"]):
             mlflow.log_metric("train_loss", value, step=step)
@@ -81,7 +80,7 @@ def run(run_date: str, settings: Settings, lake: Lake | None = None, say=None) -
                                                     title="G-MLLM pre-training")), "plots")
             version = registry.register(registry.GMLLM, model.save(tmp / "gmllm"), input_example(d), alias="base",
                                         tags={"stage": "pretrained", "run_date": run_date,
-                                              "prompt_style_match": metrics["prompt_style_match"]})
+                                              "prompt_exact_match": metrics["prompt_exact_match"]})
         metrics.update(run_id=run.info.run_id, version=version)
     log.info("G-MLLM %s: registered %s version %s as base", run_date, registry.GMLLM, version)
     return metrics

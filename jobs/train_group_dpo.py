@@ -94,7 +94,7 @@ def run(run_date: str, settings: Settings, lake: Lake | None = None, say=None) -
 
     from osmf import tracking
     from osmf.candidates import grm_reward
-    from osmf.rendering import make_renderer, product_assets
+    from osmf.rendering import product_assets, scoring_renderer
 
     say = say or (lambda m: log.info(m))
     lake = lake or Lake(settings)
@@ -105,7 +105,7 @@ def run(run_date: str, settings: Settings, lake: Lake | None = None, say=None) -
     d = load_group_data(lake, settings.home, run_date)
     I = d.images(base.cfg.image_size)
     assets = product_assets(d.frames["products"], settings.home)
-    renderer = make_renderer("procedural")
+    renderer = scoring_renderer(d.frames, settings.home)
     pairs = build_pairs(d, cfg, grm, assets, renderer)
     say(f"  {len(pairs)} preference pairs for {len(d.ex)} groups ({pairs.source.value_counts().to_dict()})")
     with mlflow.start_run(run_name=f"group-dpo-{run_date}") as run:
@@ -138,13 +138,13 @@ def evaluate_uri(settings: Settings, run_date: str, grm_version: str, lake: Lake
 
     def evaluate(model_uri: str, lineage: dict) -> float:
         from osmf.candidates import grm_reward
-        from osmf.rendering import make_renderer, product_assets
+        from osmf.rendering import product_assets, scoring_renderer
 
         gm = registry.load_uri(model_uri)
         grm = registry.load_uri(f"models:/{registry.GRM}/{grm_version}")
         d = load_group_data(lake or Lake(settings), settings.home, run_date, versions=lineage)
         return grm_reward(gm, grm, d.ex, d.G, d.images(gm.cfg.image_size), product_assets(d.frames["products"], settings.home),
-                          make_renderer("procedural"))
+                          scoring_renderer(d.frames, settings.home))
 
     return evaluate
 

@@ -26,7 +26,7 @@ def score_backgrounds(grm, ex: pd.DataFrame, backgrounds: list[list[str]], asset
         for b in cands:
             p = full_prompt(title, b)
             feats.append(f)
-            imgs.append(renderer.render(img, mask, p).image)
+            imgs.append(renderer.render(img, mask, p, background=b).image)
             prompts.append(p)
             owner.append(i)
     s = predict_ctr(grm, feats, imgs, prompts) if feats else np.zeros(0)

@@ -1,18 +1,22 @@
 """Simulated A/B evaluation of a run date (reads the hidden truth: evaluation only).
 
-On the users held out from training (``osmf.audience``: their clicks never reached group CTR, pairs
-or any model), each product's audience (``user_groups``) is shown, per arm:
+On the users held out from training (``osmf.audience``: their clicks never reached PAAG, group CTR,
+pairs or any model), each product's audience (``user_groups``) is shown, per arm:
 
 * ``one_size``: one creative per product from the plain-DPO model (pairs pooled, no group
   conditioning; the ``pooled_dpo`` artifact of the champion G-MLLM's run), best of N by the GRM
-  scored for the whole audience;
-* ``osmf``: each group's generated creative (``generated_creatives``);
-* ``oracle``: every user the truly best style for their segment;
-* ``best_historical``: the product's historical creative with the best observed CTR.
+  scored for the whole audience, rendered like the generated creatives;
+* ``osmf``: each group's generated creative (``generated_creatives``, the image on disk);
+* ``best_historical``: the product's historical creative with the best observed CTR;
+* ``one_size_oracle``: each product's one truly best style for its whole held-out audience;
+* ``group_ceiling``: each group's one truly best style (what the grouping allows);
+* ``oracle``: every user the truly best style for their segment.
 
-Expected CTR comes from the simulator; a generated creative's style is read from its prompt (the
-tiny diffusion renderer's pixels carry no style on CPU). Figures are user-weighted means.
-``lift_vs_one_size`` = osmf / one_size - 1; ``oracle_fraction`` = (osmf - one_size) / (oracle - one_size).
+Every creative is judged by its pixels: the simulator's hidden perception of the rendered
+background. The oracles score ideal creatives of one style. Figures are user-weighted means;
+``lift_vs_X`` = osmf / X - 1; ``oracle_fraction`` = (osmf - one_size) / (oracle - one_size);
+``osmf_best_style_share`` (``one_size_best_style_share``) is the share of groups whose creative the
+world perceives as the group's truly best style.
 """
 
 from __future__ import annotations
@@ -29,17 +33,16 @@ from osmf.plots import AB_ARMS as ARMS
 log = logging.getLogger("osmf.evaluate_ab")
 
 
-def one_size_prompts(settings, lake, run_date: str) -> tuple[pd.DataFrame, str]:
-    """Per product: the one-size-fits-all prompt of the plain-DPO model (and where it came from)."""
+def one_size_backgrounds(settings, d) -> tuple[pd.DataFrame, str]:
+    """Per product: the one-size-fits-all background of the plain-DPO model (and where it came from)."""
     import mlflow
 
     from osmf import registry
     from osmf.candidates import best_of_n
-    from osmf.rendering import make_renderer, product_assets
+    from osmf.rendering import product_assets, scoring_renderer
     from osmf.settings import load_models
-    from osmf.training_data import load_group_data
     from osmf_models.gmllm import GMLLM
-    from osmf_models.gmllm.data import full_prompt, product_images
+    from osmf_models.gmllm.data import product_images
     from osmf_models.group_dpo.train import audience_features
 
     champ = registry.require(registry.GMLLM, "champion")
@@ -47,16 +50,86 @@ def one_size_prompts(settings, lake, run_date: str) -> tuple[pd.DataFrame, str]:
                                                dst_path=str(settings.home / "tmp" / f"pooled_v{champ.version}"))
     pooled = GMLLM.load(path)
     grm, _ = registry.load(registry.GRM, "champion")
-    d = load_group_data(lake, settings.home, run_date)
     G_aud = audience_features(d.ex, d.ex["size"].to_numpy(float))
     first = d.ex.drop_duplicates("product_id").index.to_numpy()
     ex = d.ex.loc[first].assign(features=list(G_aud[first].numpy())).reset_index(drop=True)
     m = load_models()
     backgrounds, _, _ = best_of_n(pooled, grm, ex, G_aud[first], product_images(ex, settings.home, pooled.cfg.image_size),
-                                  product_assets(d.frames["products"], settings.home), make_renderer("procedural"),
+                                  product_assets(d.frames["products"], settings.home), scoring_renderer(d.frames, settings.home),
                                   m.best_of_n, m.temperature)
-    prompts = [full_prompt(t, b) for t, b in zip(ex.title, backgrounds)]
-    return pd.DataFrame({"product_id": ex.product_id, "prompt": prompts}), f"{registry.GMLLM} v{champ.version} run {champ.run_id}/pooled_dpo"
+    return (pd.DataFrame({"product_id": ex.product_id, "title": ex.title, "background": backgrounds}),
+            f"{registry.GMLLM} v{champ.version} run {champ.run_id}/pooled_dpo")
+
+
+def _images(settings, d, one: pd.DataFrame, gen: pd.DataFrame, best_hist: dict) -> dict:
+    """The pixels each arm shows: one-size per product (rendered here with ``[models].renderer``),
+    the generated creative per group, the best historical creative per product; plus the masks."""
+    from PIL import Image
+
+    from osmf.rendering import make_renderer, product_assets
+    from osmf.settings import load_models
+    from osmf_models.gmllm.data import full_prompt
+
+    m = load_models()
+    assets = product_assets(d.frames["products"], settings.home)
+    renderer = make_renderer(m.renderer, d.frames, settings.home, m.text_encoder)
+    load = lambda uri: np.asarray(Image.open(settings.home / uri).convert("RGB"))  # noqa: E731
+    uri = dict(zip(d.frames["creatives"].creative_id, d.frames["creatives"].image_uri))
+    return {"mask": {p: a[1] for p, a in assets.items()},
+            "one_size": {p: renderer.render(*assets[p], full_prompt(t, b), background=b).image
+                         for p, t, b in zip(one.product_id, one.title, one.background)},
+            "osmf": {(p, g): load(u) for p, g, u in zip(gen.product_id, gen.group_id, gen.image_uri)},
+            "best_historical": {p: load(uri[c]) for p, c in best_hist.items()}}
+
+
+def _best_historical(ctr: pd.DataFrame) -> dict:
+    """product_id -> its historical creative with the best observed CTR (all groups' clicks)."""
+    overall = ctr.groupby(["product_id", "creative_id"])[["clicks", "impressions"]].sum()
+    best = (overall.clicks / overall.impressions).reset_index(name="ctr").sort_values(
+        ["product_id", "ctr", "creative_id"], ascending=[True, False, True]).drop_duplicates("product_id")
+    return dict(zip(best.product_id, best.creative_id))
+
+
+def _group_row(sim, pid: str, gid: int, users: list, product_users: list, img: dict) -> dict:
+    mask = img["mask"][pid]
+    best_style, ceiling = sim.best_single_style(pid, users)
+    product_style, _ = sim.best_single_style(pid, product_users)
+    gen, one = img["osmf"][(pid, gid)], img["one_size"][pid]
+    return {"product_id": pid, "group_id": int(gid), "users": len(users),
+            "one_size": sim.expected_ctr(pid, users, one, mask),
+            "osmf": sim.expected_ctr(pid, users, gen, mask),
+            "best_historical": sim.expected_ctr(pid, users, img["best_historical"][pid], mask),
+            "one_size_oracle": sim.expected_ctr(pid, users, style=product_style),
+            "group_ceiling": ceiling, "oracle": sim.oracle_ctr(pid, users),
+            "best_style": best_style, "osmf_style": sim.perceived_style(gen, mask),
+            "one_size_style": sim.perceived_style(one, mask)}
+
+
+def per_group_table(run_date: str, settings, lake) -> tuple[pd.DataFrame, int, str]:
+    """One row per (product, group) with held-out users: every arm's expected CTR and the styles
+    the world perceives; also the number of held-out users and the one-size model's source."""
+    from osmf.audience import is_heldout
+    from osmf.settings import load_grouping
+    from osmf.training_data import load_group_data
+    from osmf.world.simulator import Simulator
+
+    g = load_grouping()
+    sim = Simulator(settings.home)
+    gen = lake.read_pandas("generated_creatives", partition=run_date)
+    if gen.empty:
+        raise ValueError(f"generated_creatives has no rows for {run_date}; run `osmf generate --run-date {run_date}`")
+    ug = lake.read_pandas("user_groups", partition=run_date)
+    # users in a fixed order, so the truth's mean over them is the same to the last bit on every run
+    ug = ug[ug.user_id.map(lambda u: is_heldout(u, g.eval_holdout_fraction))].sort_values("user_id")
+    d = load_group_data(lake, settings.home, run_date)
+    one, one_src = one_size_backgrounds(settings, d)
+    img = _images(settings, d, one, gen, _best_historical(d.frames["group_creative_ctr"]))
+    product_users = ug.groupby("product_id").user_id.apply(list)
+    rows = [_group_row(sim, pid, gid, list(users), product_users[pid], img)
+            for (pid, gid), users in ug.groupby(["product_id", "group_id"]).user_id if (pid, gid) in img["osmf"]]
+    if not rows:
+        raise ValueError(f"no held-out users in the groups of {run_date}; raise [grouping].eval_holdout_fraction")
+    return pd.DataFrame(rows), int(ug.user_id.nunique()), one_src
 
 
 def evaluate_ab(run_date: str, settings, lake=None, grouping_report: dict | None = None) -> tuple[dict, pd.DataFrame]:
@@ -64,66 +137,30 @@ def evaluate_ab(run_date: str, settings, lake=None, grouping_report: dict | None
     from mlflow import MlflowClient
 
     from osmf import registry, tracking
-    from osmf.audience import is_heldout
     from osmf.lake import Lake
-    from osmf.settings import load_grouping
-    from osmf.world.simulator import Simulator
 
     lake = lake or Lake(settings)
     tracking.setup(settings)
-    g = load_grouping()
-    sim = Simulator(settings.home)
-    ug = lake.read_pandas("user_groups", partition=run_date)
-    gen = lake.read_pandas("generated_creatives", partition=run_date)
-    if gen.empty:
-        raise ValueError(f"generated_creatives has no rows for {run_date}; run `osmf generate --run-date {run_date}`")
-    ug = ug[ug.user_id.map(lambda u: is_heldout(u, g.eval_holdout_fraction))]
-    one, one_src = one_size_prompts(settings, lake, run_date)
-    one = dict(zip(one.product_id, one.prompt))
-    ctr = lake.read_pandas("group_creative_ctr", partition=run_date)
-    overall = ctr.groupby(["product_id", "creative_id"])[["clicks", "impressions"]].sum()
-    best_hist = (overall.clicks / overall.impressions).reset_index(name="ctr").sort_values(
-        ["product_id", "ctr", "creative_id"], ascending=[True, False, True]).drop_duplicates("product_id")
-    creatives = lake.read_pandas("creatives", columns=["creative_id", "style"])
-    style = dict(zip(creatives.creative_id, creatives["style"]))
-    hist = {p: style[c] for p, c in zip(best_hist.product_id, best_hist.creative_id)}
-    gen_prompt = {(p, gid): pr for p, gid, pr in zip(gen.product_id, gen.group_id, gen.prompt)}
-    rows = []
-    # users in a fixed order, so the truth's mean over them is the same to the last bit on every run
-    for (pid, gid), users in ug.sort_values("user_id").groupby(["product_id", "group_id"]).user_id:
-        users = list(users)
-        if (pid, gid) not in gen_prompt:
-            continue
-        rows.append({"product_id": pid, "group_id": int(gid), "users": len(users),
-                     "one_size": sim.expected_ctr(pid, users, prompt=one[pid]),
-                     "osmf": sim.expected_ctr(pid, users, prompt=gen_prompt[(pid, gid)]),
-                     "oracle": sim.oracle_ctr(pid, users),
-                     "best_historical": sim.expected_ctr(pid, users, style=hist[pid]),
-                     "osmf_style": sim.resolve_style(prompt=gen_prompt[(pid, gid)]),
-                     "one_size_style": sim.resolve_style(prompt=one[pid])})
-    per_group = pd.DataFrame(rows)
-    if per_group.empty:
-        raise ValueError(f"no held-out users in the groups of {run_date}; raise [grouping].eval_holdout_fraction")
+    per_group, heldout, one_src = per_group_table(run_date, settings, lake)
     w = per_group.users.to_numpy()
     ctrs = {a: float(np.average(per_group[a], weights=w)) for a in ARMS}
     gap = ctrs["oracle"] - ctrs["one_size"]
-    client = MlflowClient()
     grm_v = registry.require(registry.GRM, "champion")
-    grm_metrics = client.get_run(grm_v.run_id).data.metrics
+    grm_metrics = MlflowClient().get_run(grm_v.run_id).data.metrics
     report = {
-        "run_date": run_date, "heldout_users": int(ug.user_id.nunique()), "groups": int(len(per_group)),
+        "run_date": run_date, "heldout_users": heldout, "groups": int(len(per_group)),
         "products": int(per_group.product_id.nunique()),
         **{f"ctr_{a}": v for a, v in ctrs.items()},
-        "lift_vs_one_size": ctrs["osmf"] / ctrs["one_size"] - 1,
-        "lift_vs_best_historical": ctrs["osmf"] / ctrs["best_historical"] - 1,
+        **{f"lift_vs_{a}": ctrs["osmf"] / ctrs[a] - 1 for a in ("one_size", "best_historical", "one_size_oracle")},
         "oracle_fraction": (ctrs["osmf"] - ctrs["one_size"]) / gap if gap > 0 else float("nan"),
-        "osmf_style_readable": float(per_group.osmf_style.notna().mean()),
+        "osmf_best_style_share": float(np.average(per_group.osmf_style == per_group.best_style, weights=w)),
+        "one_size_best_style_share": float(np.average(per_group.one_size_style == per_group.best_style, weights=w)),
         "grm_pair_accuracy": grm_metrics.get("grm_pair_accuracy"),
         "grm_baseline_pair_accuracy": grm_metrics.get("baseline_pair_accuracy"),
         "grm_auroc": grm_metrics.get("grm_auroc"),
         "models": {"gmllm": registry.require(registry.GMLLM, "champion").version,
                    "grm": grm_v.version, "one_size": one_src},
-        "style_read_from": "prompt text (simulator); the pixels are not judged",
+        "judged_on": "pixels: the world's hidden perception of each rendered creative's background",
     }
     if grouping_report:
         report["grouping"] = {k: grouping_report[k] for k in ("ndcg5_by_k", "ndcg5_truth_by_k", "ari_product_aware",
@@ -152,12 +189,20 @@ def write(report: dict, per_group: pd.DataFrame, json_path: Path, html_path: Pat
             mlflow.log_artifact(str(html_path), "ab")
 
 
+ARM_NOTES = {"one_size": "plain-DPO prompt per product, rendered", "best_historical": "product's best observed creative",
+             "one_size_oracle": "product's truly best single style", "osmf": "each group's generated creative",
+             "group_ceiling": "each group's truly best single style", "oracle": "each user's truly best style"}
+
+
 def render_table(report: dict) -> str:
     lines = [f"Simulated A/B on {report['heldout_users']} held-out users ({report['groups']} groups, "
-             f"{report['products']} products, {report['run_date']}):",
-             f"  {'arm':<18} {'expected CTR':>12}"]
+             f"{report['products']} products, {report['run_date']}), judged on the rendered pixels:",
+             f"  {'arm':<18} {'expected CTR':>12}  what it shows"]
     for a in ARMS:
-        lines.append(f"  {a:<18} {report[f'ctr_{a}']:>12.5f}")
-    lines.append(f"  lift vs one-size-fits-all {report['lift_vs_one_size']:+.2%}; vs best historical "
-                 f"{report['lift_vs_best_historical']:+.2%}; oracle fraction {report['oracle_fraction']:.3f}")
+        lines.append(f"  {a:<18} {report[f'ctr_{a}']:>12.5f}  {ARM_NOTES[a]}")
+    lines.append(f"  lift vs one-size {report['lift_vs_one_size']:+.2%}, vs best historical "
+                 f"{report['lift_vs_best_historical']:+.2%}, vs one-size oracle {report['lift_vs_one_size_oracle']:+.2%}; "
+                 f"oracle fraction {report['oracle_fraction']:.3f}")
+    lines.append(f"  groups shown their truly best style: osmf {report['osmf_best_style_share']:.1%}, "
+                 f"one-size {report['one_size_best_style_share']:.1%}")
     return "\n".join(lines)

@@ -5,7 +5,7 @@
   relevance, averaged over groups and products. It is 1 at K=1 and falls as K grows when groups
   prefer different creatives than the audience as a whole.
 * ``ndcg5_truth_by_k``: the same ranking with the TRUE expected CTR of the group's members as
-  relevance (simulator): how well observed group rankings serve the groups.
+  relevance (the simulator, judging each creative's pixels): how well observed group rankings serve the groups.
 * ``ari_product_aware``: adjusted Rand index of the chosen groups (``user_groups``) against the
   hidden segments of each product's category, averaged over products; ``ari_product_aware_by_k``
   the same per forced K.
@@ -47,11 +47,21 @@ def _group_rankings(imp: pd.DataFrame, assign: pd.DataFrame, prior: float) -> pd
     return agg
 
 
-def ranking_figures(imp, assign, creatives, sim, prior) -> tuple[float, float]:
+def perceived(lake, sim, home: Path) -> dict:
+    """creative_id -> the world's perceived style weights of the creative's pixels."""
+    from PIL import Image
+
+    creatives = lake.read_pandas("creatives")
+    products = lake.read_pandas("products")
+    masks = {p: np.asarray(Image.open(Path(home) / u)) > 127 for p, u in zip(products.product_id, products.mask_uri)}
+    return {c: sim.perceive(np.asarray(Image.open(Path(home) / u).convert("RGB")), masks[p])
+            for c, p, u in zip(creatives.creative_id, creatives.product_id, creatives.image_uri)}
+
+
+def ranking_figures(imp, assign, looks: dict, sim, prior) -> tuple[float, float]:
     """(mean NDCG@5 vs overall ranking, mean NDCG@5 vs truth) over all groups."""
     ranks = _group_rankings(imp, assign, prior)
     overall = _group_rankings(imp, assign.assign(group_id=0), prior).set_index(["product_id", "creative_id"])["smoothed"]
-    style = creatives.set_index("creative_id")["style"]
     # users in a fixed order, so the truth's mean over them is the same to the last bit on every run
     members = assign.sort_values("user_id").groupby(["product_id", "group_id"])["user_id"].apply(list)
     v_overall, v_truth = [], []
@@ -59,7 +69,7 @@ def ranking_figures(imp, assign, creatives, sim, prior) -> tuple[float, float]:
         order = grp.sort_values(["smoothed", "creative_id"], ascending=[False, True])["creative_id"].tolist()
         v_overall.append(ndcg_at([overall[(pid, c)] for c in order]))
         users = members[(pid, gid)]
-        v_truth.append(ndcg_at([sim.expected_ctr(pid, users, style=style[c]) for c in order]))
+        v_truth.append(ndcg_at([sim.expected_ctr(pid, users, weights=looks[c]) for c in order]))
     return float(np.nanmean(v_overall)), float(np.nanmean(v_truth))
 
 
@@ -84,7 +94,7 @@ def evaluate(run_date: str, settings, spark=None, lake=None, grouping=None) -> d
     lake, spark = lake or Lake(settings), spark or get_spark(settings)
     g = grouping or load_grouping()
     sim = Simulator(settings.home)
-    creatives = lake.read_pandas("creatives")
+    looks = perceived(lake, sim, settings.home)
     imp = window_impressions(spark, lake, run_date, g.window_days).select(
         "product_id", "user_id", "creative_id", "clicked").toPandas()
     emb_df = lake.read_spark(spark, "user_product_embeddings", partition=run_date).select(
@@ -93,12 +103,12 @@ def evaluate(run_date: str, settings, spark=None, lake=None, grouping=None) -> d
     fits = fit_candidates(spark, emb_df, g)
     ndcg, ndcg_truth, ari_k = {}, {}, {}
     one = audience.assign(group_id=0)
-    ndcg[1], ndcg_truth[1] = ranking_figures(imp, one, creatives, sim, g.prior_strength)
+    ndcg[1], ndcg_truth[1] = ranking_figures(imp, one, looks, sim, g.prior_strength)
     for k, (fit, _) in fits.items():
-        ndcg[k], ndcg_truth[k] = ranking_figures(imp, fit.assignments, creatives, sim, g.prior_strength)
+        ndcg[k], ndcg_truth[k] = ranking_figures(imp, fit.assignments, looks, sim, g.prior_strength)
         ari_k[k] = mean_ari(fit.assignments, sim)
     chosen = lake.read_pandas("user_groups", partition=run_date)[["product_id", "user_id", "group_id"]]
-    aware_ndcg, aware_truth = ranking_figures(imp, chosen, creatives, sim, g.prior_strength)
+    aware_ndcg, aware_truth = ranking_figures(imp, chosen, looks, sim, g.prior_strength)
 
     # product-agnostic baseline: one grouping of every audience user by attributes alone
     fs = PAAG.load(settings.home / "models" / "paag" / f"run_date={run_date}").features
@@ -112,7 +122,7 @@ def evaluate(run_date: str, settings, spark=None, lake=None, grouping=None) -> d
     k_ag = choose_k({k: s for k, (_, s) in gfits.items()}, ["__all__"], g.min_group_size)["__all__"]
     glabels = (gfits[k_ag][0].assignments if k_ag > 1 else glob_df.select("user_id").toPandas().assign(group_id=0))
     agnostic = audience.merge(glabels[["user_id", "group_id"]], on="user_id")
-    ag_ndcg, ag_truth = ranking_figures(imp, agnostic, creatives, sim, g.prior_strength)
+    ag_ndcg, ag_truth = ranking_figures(imp, agnostic, looks, sim, g.prior_strength)
     emb_df.unpersist()
     return {
         "run_date": run_date,

@@ -12,7 +12,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-AB_ARMS = ("one_size", "osmf", "oracle", "best_historical")
+AB_ARMS = ("one_size", "best_historical", "one_size_oracle", "osmf", "group_ceiling", "oracle")
+
+
+def _label(text: str, n: int) -> str:
+    """Printable ASCII only (a tiny model's text may hold bytes no font has a glyph for)."""
+    return "".join(c if 32 <= ord(c) < 127 else "?" for c in str(text or ""))[:n]
 
 
 def _plt():
@@ -80,7 +85,7 @@ def image_grid(images: list[np.ndarray], labels: list[str], path: Path, cols: in
         ax.axis("off")
     for ax, img, label in zip(axes.flat, images, labels):
         ax.imshow(img)
-        ax.set_title(label, fontsize=6)
+        ax.set_title(_label(label, 60), fontsize=6)
     return _save(fig, path)
 
 
@@ -113,11 +118,12 @@ def _ab_arms_figure(per_group: pd.DataFrame) -> str:
     pg = per_group.sort_values(["product_id", "group_id"]).reset_index(drop=True)
     fig, ax = _plt().subplots(figsize=(max(6, 0.25 * len(pg)), 3.2))
     x = np.arange(len(pg))
+    width = 0.8 / len(AB_ARMS)
     for k, arm in enumerate(AB_ARMS):
-        ax.bar(x + (k - 1.5) * 0.2, pg[arm], width=0.2, label=arm)
+        ax.bar(x + (k - (len(AB_ARMS) - 1) / 2) * width, pg[arm], width=width, label=arm)
     ax.set_xticks(x, [f"{p}:{g}" for p, g in zip(pg.product_id, pg.group_id)], rotation=90, fontsize=5)
     ax.set_ylabel("expected CTR (held-out users)")
-    ax.legend(fontsize=7, ncols=4)
+    ax.legend(fontsize=7, ncols=3)
     ax.set_title("CTR per group for each arm")
     return _png_b64(fig)
 
@@ -149,7 +155,7 @@ def _creatives_figure(gen: pd.DataFrame, home: Path, max_products: int = 8) -> s
     for r, p in enumerate(prods):
         for c, row in enumerate(gen[gen.product_id == p].itertuples()):
             axes[r, c].imshow(Image.open(Path(home) / row.image_uri))
-            axes[r, c].set_title(f"{p} g{row.group_id}\n{row.background[:24]}", fontsize=6)
+            axes[r, c].set_title(f"{p} g{row.group_id}\n{_label(row.background, 24)}", fontsize=6)
     return _png_b64(fig)
 
 
@@ -167,6 +173,6 @@ def ab_html(report: dict, per_group: pd.DataFrame, generated: pd.DataFrame, home
             f"<h1>OSMF simulated A/B, {report['run_date']}</h1>"
             f"<p>{report['heldout_users']} held-out users, {report['groups']} groups of {report['products']} products. "
             f"Lift vs one-size-fits-all <b>{report['lift_vs_one_size']:+.2%}</b>, oracle fraction "
-            f"<b>{report['oracle_fraction']:.2f}</b>. Styles are read from prompt text by the simulator.</p>"
+            f"<b>{report['oracle_fraction']:.2f}</b>. Every creative is judged on its rendered pixels.</p>"
             f"<table border=1><tr><th>arm</th><th>expected CTR</th></tr>{table}</table>{figs}"
             f"<h2>Report</h2><pre>{json.dumps(report, indent=1, default=str)}</pre></body></html>")

@@ -143,6 +143,7 @@ class GroupingConfig:
     products_per_fit: int = 0  # cap on products per MLlib fit (0 = all: one fit per K)
     engine: str = "mllib"  # "mllib" (one MLlib fit per K) | "grouped" (numpy Lloyd per product, one Spark job per K)
     paag_epochs: int = 6
+    paag_themes: int = 8  # visual themes PAAG finds in the historical creatives (its taste vocabulary)
     prior_strength: float = 50.0  # Beta prior pseudo-impressions, centred on the product CTR
     pair_margin: float = 0.01  # smoothed CTR difference a preference pair must clear
     min_pair_impressions: int = 30  # both creatives of a pair need this many group impressions
@@ -161,11 +162,13 @@ class ModelsConfig:
     dpo_pair_source: str = "both"  # observed | grm | both
     best_of_n: int = 4  # candidate prompts per group (greedy + sampled), best by the GRM
     temperature: float = 1.0
-    renderer: str = "procedural"  # procedural | diffusers
+    renderer: str = "retrieval"  # retrieval (from the lake's historical creatives) | diffusers
+    text_encoder: str = "minilm"  # retrieval's prompt matching: minilm (the `text` extra) | hash
     train_queue: str = "default"  # Airflow queue of the training/generation tasks (e.g. a GPU worker's)
 
 
-_CHOICES = {("models", "size"): ("default", "tiny"), ("models", "renderer"): ("procedural", "diffusers"),
+_CHOICES = {("models", "size"): ("default", "tiny"), ("models", "renderer"): ("retrieval", "diffusers"),
+            ("models", "text_encoder"): ("minilm", "hash"),
             ("models", "dpo_group_weighting"): ("equal", "pairs", "sqrt"),
             ("models", "dpo_pair_source"): ("observed", "grm", "both"),
             ("grouping", "engine"): ("mllib", "grouped")}

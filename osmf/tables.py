@@ -59,10 +59,11 @@ _t("products", [
    "Products with image and foreground mask (255 = product); URIs are relative to OSMF_HOME.",
    "osmf ingest --date D")
 _t("creatives", [
-    ("creative_id", pa.string()), ("product_id", pa.string()), ("style", pa.string()),
+    ("creative_id", pa.string()), ("product_id", pa.string()),
     ("background_prompt", pa.string()), ("image_uri", pa.string()), ("source", pa.string()),
 ], None, ["creative_id"],
-   "Creatives: a product image on a background, and the background prompt that produced it.",
+   "Creatives: a product image on a background, and the background prompt that produced it (what an "
+   "ad platform has: no latent style label).",
    "osmf ingest --date D")
 
 
@@ -78,7 +79,8 @@ _t("user_product_embeddings", [
     ("run_date", pa.date32()), ("product_id", pa.string()), ("user_id", pa.string()),
     ("embedding", pa.list_(pa.float64())),
 ], "run_date", ["product_id", "user_id"],
-   "PAAG product-aware user embedding per (product, audience user): centred style log-odds.",
+   "PAAG product-aware user embedding per (product, audience user): centred log-odds over the "
+   "visual themes PAAG found in the historical creatives' pixels.",
    "osmf regroup --date D")
 _t("user_groups", [
     ("run_date", pa.date32()), ("product_id", pa.string()), ("group_id", pa.int32()), ("user_id", pa.string()),

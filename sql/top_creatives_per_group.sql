@@ -1,7 +1,7 @@
 -- The best creatives of every group of a run date, by smoothed CTR, with the group's description.
 -- param run_date: the grouping run date (YYYY-MM-DD)
 -- param top_n = 3: creatives per group
-SELECT r.product_id, r.group_id, g.size, g.description, r.rank, r.creative_id, c.style,
+SELECT r.product_id, r.group_id, g.size, g.description, r.rank, r.creative_id, c.background_prompt,
        r.impressions, r.clicks, r.smoothed_ctr, r.ctr_lo, r.ctr_hi
 FROM (
   SELECT x.*, ROW_NUMBER() OVER (PARTITION BY x.product_id, x.group_id

@@ -2,7 +2,10 @@
 `small`): the DAG chain with dag.test, the A/B report, the models in the registry, and a rerun of
 the whole chain that changes no table content."""
 
+import contextlib
+import io
 import json
+import os
 import subprocess
 import sys
 
@@ -16,30 +19,33 @@ ENV = {"OSMF_GROUPING_K_CANDIDATES": "2,3", "OSMF_GROUPING_MIN_GROUP_SIZE": "10"
 pytestmark = pytest.mark.slow  # whole-chain tests: minutes, still run by `make test` and CI
 
 
-def _run_demo(home):
-    """run_demo on the tiny world in its own OSMF_HOME; returns (settings, stdout)."""
-    import contextlib
-    import io
-    import os
-
-    from osmf.settings import load_settings
-    from osmf.world import WorldConfig
-    from osmf_app.demo import run_demo
-
+@contextlib.contextmanager
+def demo_env(home):
+    """The tests' world settings and ``OSMF_HOME`` for the duration of a block (restored after)."""
     old = {k: os.environ.get(k) for k in [*ENV, "OSMF_HOME"]}
     os.environ.update({**ENV, "OSMF_HOME": str(home)})
     try:
-        settings = load_settings()
-        buf = io.StringIO()
-        with contextlib.redirect_stdout(buf):
-            assert run_demo(settings, WorldConfig.preset("tiny")) == 0
-        return settings, buf.getvalue()
+        yield
     finally:
         for k, v in old.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def _run_demo(home):
+    """run_demo on the tiny world in its own OSMF_HOME; returns (settings, stdout)."""
+    from osmf.settings import load_settings
+    from osmf.world import WorldConfig
+    from osmf_app.demo import run_demo
+
+    with demo_env(home):
+        settings = load_settings()
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            assert run_demo(settings, WorldConfig.preset("tiny")) == 0
+    return settings, buf.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +167,8 @@ def test_rerunning_the_whole_chain_changes_no_table(demo):
         return out
 
     before = snapshot()
-    run_chain(settings, read_manifest(settings.home)["dates"], say=lambda m: None)
+    with demo_env(settings.home):  # the same world settings as the first run
+        run_chain(settings, read_manifest(settings.home)["dates"], say=lambda m: None)
     after = snapshot()
     for name in TABLES:
         a, b = before[name], after[name]

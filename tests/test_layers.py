@@ -4,7 +4,8 @@
 
 Every import in every module counts, including the ones inside functions. Also checked: plotting
 lives in ``osmf/plots.py`` alone, ``osmf_models`` never imports the world's code, and no function
-outside the tests is longer than 80 lines. Each checker is first shown to catch a planted breach,
+outside the tests is longer than 80 lines; only the world generator and the evaluation import the
+world's code (the pipeline knows only the lake). Each checker is first shown to catch a planted breach,
 so these tests can fail."""
 
 from __future__ import annotations
@@ -56,6 +57,26 @@ def misplaced_imports(root: Path) -> list[str]:
     return bad
 
 
+# the world's code and truth belong to the generator and the evaluation alone
+WORLD_READERS = ("osmf/world/", "osmf/evaluate_ab.py", "osmf/evaluate_grouping.py",
+                 "osmf_app/cli.py", "osmf_app/demo.py", "osmf_app/evaluation.py")
+
+
+def world_readers(root: Path) -> list[str]:
+    """Modules outside WORLD_READERS that import ``osmf.world`` or open the truth directory."""
+    bad = []
+    for _, path in _modules(root):
+        rel = path.relative_to(root).as_posix()
+        if rel.startswith(WORLD_READERS):
+            continue
+        for line, module in _imports(path):
+            if module == "osmf.world" or module.startswith("osmf.world."):
+                bad.append(f"{rel}:{line} imports {module}")
+        if "truth_root" in path.read_text() and rel != "osmf/settings.py":
+            bad.append(f"{rel} reads settings.truth_root")
+    return bad
+
+
 def long_functions(root: Path, folders=(*LAYERS, "bench")) -> list[str]:
     bad = []
     for _, path in _modules(root, folders):
@@ -90,6 +111,10 @@ def test_the_checkers_catch_planted_breaches(tmp_path):
     mis = misplaced_imports(root)
     assert any("matplotlib" in b for b in mis) and any("osmf.world" in b for b in mis)
     assert long_functions(root) == [f"jobs/j.py:1 g is {MAX_FUNCTION_LINES + 1} lines"]
+    root2 = _plant(tmp_path / "w", {"jobs/k.py": "from osmf.world.styles import STYLES\n",
+                                    "osmf/evaluate_ab.py": "from osmf.world import Simulator\n",
+                                    "osmf/x.py": "def f(s):\n    return s.truth_root\n"})
+    assert sorted(world_readers(root2)) == ["jobs/k.py:1 imports osmf.world.styles", "osmf/x.py reads settings.truth_root"]
 
 
 def test_imports_only_go_down():
@@ -98,6 +123,10 @@ def test_imports_only_go_down():
 
 def test_plots_in_one_place_and_models_without_the_world():
     assert misplaced_imports(ROOT) == []
+
+
+def test_only_the_generator_and_the_evaluation_see_the_world():
+    assert world_readers(ROOT) == []
 
 
 def test_no_function_over_80_lines():

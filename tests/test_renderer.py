@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from osmf.rendering import ProceduralRenderer
+from osmf.rendering import RetrievalRenderer, fill_masked
 from osmf_models.renderer import DiffusionRenderer, RendererConfig, paste_product
 
 
@@ -26,17 +26,44 @@ def test_paste_product_is_exact_and_checks_shapes():
         paste_product(gen[:4], prod, mask)
 
 
-def test_procedural_renderer_draws_the_prompt_style(product):
+@pytest.fixture(scope="module")
+def dims(world_home):
+    import pandas as pd
+
+    return {t: pd.read_parquet(world_home / f"world/{t}.parquet") for t in ("creatives", "products")}
+
+
+def test_fill_masked_takes_the_nearest_background_pixel():
+    img = np.zeros((4, 6, 3), np.uint8)
+    img[:, :2] = 10
+    img[:, 4:] = 200
+    mask = np.zeros((4, 6), bool)
+    mask[:, 2:4] = True
+    out = fill_masked(img, mask)
+    assert (out[:, 2] == 10).all() and (out[:, 3] == 200).all() and np.array_equal(out[~mask], img[~mask])
+
+
+@pytest.mark.parametrize("encoder", ["hash", "minilm"])
+def test_retrieval_renderer_paints_the_background_of_the_nearest_historical_prompt(product, dims, world_home, encoder):
+    from osmf_models.gmllm.data import background_of
+
     img, mask = product
-    r = ProceduralRenderer()
-    beach = r.render(img, mask, "lamp on a sunny tropical beach with blue sea and sand")
-    neon = r.render(img, mask, "lamp in a neon-lit cyberpunk city street at night")
-    assert (beach.renderer, beach.style, neon.style) == ("procedural", "beach_sunny", "neon_city")
-    for out in (beach, neon):
-        assert np.array_equal(out.image[mask], img[mask])
-    assert not np.array_equal(beach.image[~mask], neon.image[~mask])
-    plain = r.render(img, mask, "a product photo")
-    assert plain.style is None and np.array_equal(plain.image[mask], img[mask])
+    r = RetrievalRenderer(dims["creatives"], dims["products"], world_home, encoder)
+    title = dict(zip(dims["products"].product_id, dims["products"].title))
+    # a creative of ANOTHER product: asking for its background text brings back its background
+    c = dims["creatives"][dims["creatives"].product_id != "p00001"].iloc[0]
+    bg_text = background_of(c.background_prompt, title[c.product_id])
+    out = r.render(img, mask, "whatever title " + bg_text, background=bg_text)
+    assert (out.renderer, out.source) == ("retrieval", c.creative_id)
+    assert np.array_equal(out.image[mask], img[mask])  # the product, exactly
+    hist = np.asarray(Image.open(world_home / c.image_uri).convert("RGB"))
+    other = np.asarray(Image.open(world_home / dims["products"].set_index("product_id").loc[c.product_id, "mask_uri"])) > 127
+    free = ~mask & ~other  # background pixels neither product covers: the historical ones, untouched
+    assert free.any() and np.array_equal(out.image[free], hist[free])
+    # another background text, another background
+    d = dims["creatives"][dims["creatives"].background_prompt.map(lambda p: bg_text not in p)].iloc[0]
+    d_text = background_of(d.background_prompt, title[d.product_id])
+    assert not np.array_equal(r.render(img, mask, d_text, background=d_text).image[~mask], out.image[~mask])
 
 
 def test_tiny_controlnet_inpaint_preserves_the_product(product):

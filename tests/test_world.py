@@ -2,12 +2,13 @@ import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from osmf.world import Simulator, WorldConfig, WorldConfigError, generate_world
 from osmf.world.generate import MALFORMED_KINDS
-from osmf.world.styles import style_from_prompt
 
 
 def _digest(home: Path) -> dict[str, str]:
@@ -58,20 +59,50 @@ def test_segments_depend_on_category(world_home):
     assert 0.05 < (wide[a] != wide[b]).mean()  # a user's segment differs by category for many users
 
 
-def test_simulator_matches_observed_clicks_and_reads_prompts(world_home):
+def _image(home, uri):
+    return np.asarray(Image.open(home / uri).convert("RGB"))
+
+
+def _mask(home, products, pid):
+    return np.asarray(Image.open(home / products.set_index("product_id").loc[pid, "mask_uri"])) > 127
+
+
+def test_the_lake_side_creatives_carry_no_style_label(world_home):
+    creatives = pd.read_parquet(world_home / "world/creatives.parquet")
+    assert "style" not in creatives.columns and "weights" not in creatives.columns
+    truth = pd.read_parquet(world_home / "truth/creative_styles.parquet")
+    assert set(truth.creative_id) == set(creatives.creative_id)
+    # the hidden perception reads each historical creative as the style it was drawn in
+    assert (truth["style"] == truth["perceived_style"]).mean() > 0.95
+
+
+def test_the_simulator_judges_pixels(world_home):
     sim = Simulator(world_home)
     creatives = pd.read_parquet(world_home / "world/creatives.parquet")
-    # every historical prompt is read back as its own style
-    assert all(style_from_prompt(p) == s for p, s in zip(creatives.background_prompt, creatives["style"]))
-    assert style_from_prompt("a product on a plain background") is None
+    products = pd.read_parquet(world_home / "world/products.parquet")
+    styles = pd.read_parquet(world_home / "truth/creative_styles.parquet").set_index("creative_id")
     users = pd.read_parquet(world_home / "world/users.parquet").user_id.tolist()
     pid = creatives.product_id.iloc[0]
-    per_style = {s: sim.expected_ctr(pid, users, style=s) for s in sim.styles}
-    assert sim.oracle_ctr(pid, users) > max(per_style.values())
-    # prompt and style give the same number
-    c = creatives.iloc[0]
-    assert sim.expected_ctr(c.product_id, users, prompt=c.background_prompt) == per_style[c["style"]]
-    # the simulator agrees with the clicks the world generated (all days, valid lines)
+    mine = creatives[creatives.product_id == pid]
+    mask = _mask(world_home, products, pid)
+    a, b = (_image(world_home, u) for u in mine.image_uri[:2])
+    # the same product on another background gets another expected CTR, read from the pixels alone
+    assert sim.expected_ctr(pid, users, a, mask) != sim.expected_ctr(pid, users, b, mask)
+    # a clean historical creative scores (almost) as the ideal creative of its drawn style
+    ideal = sim.expected_ctr(pid, users, style=styles.loc[mine.creative_id.iloc[0], "style"])
+    assert abs(sim.expected_ctr(pid, users, a, mask) - ideal) < 0.05 * ideal
+    # the prompt does not matter: no prompt argument exists, the image alone decides
+    grey = np.full_like(a, 128)
+    grey[mask] = a[mask]
+    assert sim.perceived_style(grey, mask) in sim.styles
+    assert sim.oracle_ctr(pid, users) > sim.best_single_style(pid, users)[1]
+
+
+def test_the_simulator_matches_the_clicks_the_world_generated(world_home):
+    sim = Simulator(world_home)
+    creatives = pd.read_parquet(world_home / "world/creatives.parquet")
+    products = pd.read_parquet(world_home / "world/products.parquet")
+    users = pd.read_parquet(world_home / "world/users.parquet").user_id.tolist()
     rows = []
     for f in sorted((world_home / "landing/events").rglob("*.jsonl")):
         for line in f.read_text().splitlines():
@@ -82,10 +113,22 @@ def test_simulator_matches_observed_clicks_and_reads_prompts(world_home):
     ev = pd.DataFrame(rows)
     ev = ev[ev.user_id.isin(users) & ev.creative_id.isin(creatives.creative_id) &
             ev.product_id.isin(creatives.product_id)]
-    ev = ev.merge(creatives[["creative_id", "style"]], on="creative_id")
-    expected = sum(sim.per_user_ctr(p, g.user_id, style=s).sum() for (p, s), g in ev.groupby(["product_id", "style"]))
+    uri = dict(zip(creatives.creative_id, creatives.image_uri))
+    expected = sum(sim.per_user_ctr(p, g.user_id, _image(world_home, uri[c]), _mask(world_home, products, p)).sum()
+                   for (p, c), g in ev.groupby(["product_id", "creative_id"]))
     observed = pd.to_numeric(ev.clicked, errors="coerce").fillna(0).sum()
     assert abs(observed - expected) < 4 * expected**0.5  # within 4 sigma of the Poisson noise
+
+
+def test_a_world_config_of_the_previous_version_still_loads(tmp_path):
+    """Every key of the version before pixel perception, and nothing newer: new keys take their
+    documented defaults."""
+    path = tmp_path / "old.toml"
+    path.write_text("[world]\nseed = 3\nn_users = 50\nn_products = 4\nn_categories = 2\nn_segments = 2\n"
+                    "n_styles = 4\ndays = 1\nimpressions_per_day = 200\nmalformed_rate = 0.01\n"
+                    "duplicate_rate = 0.01\ncreatives_per_product = 3\nstyle_effect = 1.2\nclick_noise = 0.1\n")
+    cfg = WorldConfig.from_toml(path)
+    assert cfg.perception_temperature == WorldConfig().perception_temperature
 
 
 @pytest.mark.parametrize("body, match", [

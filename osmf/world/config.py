@@ -42,6 +42,7 @@ class WorldConfig:
     style_noise: float = 0.35  # std of the other styles' log-odds effects
     segment_noise: float = 0.05  # share of users whose segment ignores their attributes
     click_noise: float = 0.10  # std of per-impression log-odds noise
+    perception_temperature: float = 0.02  # softness of the hidden perception (pixels -> style weights)
 
     _RANGES = {
         "seed": (0, 2**32 - 1),
@@ -62,6 +63,7 @@ class WorldConfig:
         "style_noise": (0.0, 5.0),
         "segment_noise": (0.0, 1.0),
         "click_noise": (0.0, 5.0),
+        "perception_temperature": (1e-4, 10.0),
     }
 
     @property

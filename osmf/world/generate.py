@@ -10,11 +10,17 @@ Layout under ``$OSMF_HOME``:
 
 * ``landing/events/event_date=D/part-NNNN.jsonl``: impression/click events as they arrive, with
   malformed lines and exact duplicates at the configured rates.
-* ``world/``: dimension files (``users``, ``products``, ``creatives``, ``styles`` as Parquet),
-  product images and foreground masks, historical creative images, and ``manifest.json``.
+* ``world/``: dimension files (``users``, ``products``, ``creatives`` as Parquet: images, prompts
+  and products, never a creative's latent style), product images and foreground masks, historical
+  creative images, and ``manifest.json``.
 * ``truth/``: the hidden truth, for evaluation only: ``segments.parquet`` (user_id, category,
-  segment), ``style_ctr.parquet`` (category, segment, style, ctr, logit), ``user_bias.parquet``
-  and ``landing_stats.json`` (what the generator put in each landing file).
+  segment), ``style_ctr.parquet`` (category, segment, style, ctr, logit), ``user_bias.parquet``,
+  ``styles.parquet``, ``creative_styles.parquet`` (each historical creative's drawn and perceived
+  style) and ``landing_stats.json`` (what the generator put in each landing file).
+
+The click model reads pixels: the click log-odds of an impression are the user's segment's style
+log-odds mixed by the hidden perception (``osmf.world.perception``) of the creative's background,
+plus the user's bias; the simulator judges generated creatives the same way.
 
 Same config, same bytes: every random draw comes from one ``SeedSequence`` tree, and paths stored
 in the files are relative to ``$OSMF_HOME``.
@@ -38,6 +44,7 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from osmf.world.config import WorldConfig
+from osmf.world.perception import style_weights
 from osmf.world.styles import STYLES, draw_background
 
 CATEGORIES = ("electronics", "apparel", "beauty", "home", "outdoor", "food", "toys", "books",
@@ -164,7 +171,7 @@ class _Catalog:
     prod_ids: np.ndarray
     cre_ids: np.ndarray
     cat_idx: np.ndarray  # category index of each product
-    cre_style: np.ndarray  # style index of each creative
+    cre_weights: np.ndarray  # (n_creatives, n_styles): each creative's perceived style mix
     first_cre: np.ndarray  # position of each product's first creative
 
 
@@ -221,7 +228,7 @@ def generate_world(cfg: WorldConfig, home: Path, progress: Callable[[str], None]
     counts, stats = _simulate_events(cfg, landing_dir, catalog, truth, rng.events, say)
 
     _write_dimensions(world_dir, cfg, users, products, creatives)
-    _write_truth(truth_dir, cfg, catalog.user_ids, truth, stats)
+    _write_truth(truth_dir, cfg, catalog.user_ids, truth, creatives, stats)
     _write_manifest(world_dir, cfg, counts)
     return WorldSummary(home, cfg.dates, counts.n_events, counts.n_lines, counts.n_malformed,
                         counts.n_duplicates, time.perf_counter() - t0)
@@ -356,8 +363,9 @@ def _draw_product_creatives(p: int, product, cfg: WorldConfig, home: Path,
         uri = f"world/images/creatives/{cid}.png"
         (home / uri).write_bytes(_png_bytes(bg))
         prompt = f"{product.title} on {style.phrase}, {MODIFIERS[rng.integers(len(MODIFIERS))]}"
+        w = style_weights(bg, mask, cfg.n_styles, cfg.perception_temperature)
         rows.append({"creative_id": cid, "product_id": product.product_id, "style": style.name,
-                     "background_prompt": prompt, "image_uri": uri, "source": "historical"})
+                     "background_prompt": prompt, "image_uri": uri, "source": "historical", "weights": w})
     return rows
 
 
@@ -365,14 +373,13 @@ def _draw_product_creatives(p: int, product, cfg: WorldConfig, home: Path,
 def _index_catalog(cfg: WorldConfig, users: pd.DataFrame, products: pd.DataFrame,
                    creatives: pd.DataFrame) -> _Catalog:
     """Id and index arrays of users, products and creatives for vectorised event drawing."""
-    style_idx = {s.name: i for i, s in enumerate(STYLES[: cfg.n_styles])}
     cre_prod = creatives["product_id"].str[1:].astype(int).to_numpy()
     return _Catalog(
         user_ids=users["user_id"].to_numpy(),
         prod_ids=products["product_id"].to_numpy(),
         cre_ids=creatives["creative_id"].to_numpy(),
         cat_idx=np.array([p % cfg.n_categories for p in range(cfg.n_products)]),
-        cre_style=creatives["style"].map(style_idx).to_numpy(),
+        cre_weights=np.stack(creatives["weights"].to_numpy()),
         first_cre=np.searchsorted(cre_prod, np.arange(cfg.n_products)),
     )
 
@@ -404,7 +411,10 @@ def _draw_impressions(cfg: WorldConfig, date: str, catalog: _Catalog, popularity
     p = rng.choice(cfg.n_products, m, p=popularity)
     ci = catalog.first_cre[p] + rng.integers(0, cfg.creatives_per_product, m)
     c = catalog.cat_idx[p]
-    prob = _sigmoid(truth.logit[c, truth.segments[c, u], catalog.cre_style[ci]] + truth.user_bias[u])
+    # the click model reads the creative's pixels: the segment's style log-odds mixed by the
+    # hidden perception of the creative's background
+    logit = (truth.logit[c, truth.segments[c, u]] * catalog.cre_weights[ci]).sum(1)
+    prob = _sigmoid(logit + truth.user_bias[u])
     clicked = (rng.random(m) < prob).astype(np.int8)
     day_ms = int(dt.datetime.fromisoformat(date).replace(tzinfo=dt.timezone.utc).timestamp() * 1000)
     ts = day_ms + rng.integers(0, 86_400_000, m)
@@ -492,18 +502,17 @@ def _write_landing_day(landing_dir: Path, date: str, day: _LandingDay, files_per
 # ---- output files --------------------------------------------------------------------------------
 def _write_dimensions(world_dir: Path, cfg: WorldConfig, users: pd.DataFrame, products: pd.DataFrame,
                       creatives: pd.DataFrame) -> None:
-    """Write the users, products, creatives and styles dimension files."""
-    styles = STYLES[: cfg.n_styles]
+    """Write the users, products and creatives dimension files: what a real ad platform has (images,
+    prompts, products), never the latent style a creative was drawn in (that is truth)."""
     _write_parquet(users, world_dir / "users.parquet")
     _write_parquet(products, world_dir / "products.parquet")
-    _write_parquet(creatives, world_dir / "creatives.parquet")
-    _write_parquet(pd.DataFrame({"style": [s.name for s in styles], "phrase": [s.phrase for s in styles]}),
-                   world_dir / "styles.parquet")
+    _write_parquet(creatives.drop(columns=["style", "weights"]), world_dir / "creatives.parquet")
 
 
 def _write_truth(truth_dir: Path, cfg: WorldConfig, user_ids: np.ndarray, truth: _HiddenTruth,
-                 stats: dict) -> None:
-    """Write the hidden truth: segments, style CTRs, user biases and the landing files' stats."""
+                 creatives: pd.DataFrame, stats: dict) -> None:
+    """Write the hidden truth: segments, style CTRs, user biases, the styles and each historical
+    creative's style (drawn and perceived), and the landing files' stats."""
     cats = np.array(CATEGORIES[: cfg.n_categories])
     _write_parquet(pd.DataFrame({
         "user_id": np.repeat(user_ids[None, :], cfg.n_categories, 0).ravel(),
@@ -519,6 +528,13 @@ def _write_truth(truth_dir: Path, cfg: WorldConfig, user_ids: np.ndarray, truth:
     }), truth_dir / "style_ctr.parquet")
     _write_parquet(pd.DataFrame({"user_id": user_ids, "click_bias": truth.user_bias}),
                    truth_dir / "user_bias.parquet")
+    styles = STYLES[: cfg.n_styles]
+    _write_parquet(pd.DataFrame({"style": [s.name for s in styles], "phrase": [s.phrase for s in styles]}),
+                   truth_dir / "styles.parquet")
+    w = np.stack(creatives["weights"].to_numpy())
+    _write_parquet(pd.DataFrame({"creative_id": creatives["creative_id"], "style": creatives["style"],
+                                 "perceived_style": np.array([s.name for s in styles])[w.argmax(1)],
+                                 "perceived_weight": w.max(1)}), truth_dir / "creative_styles.parquet")
     (truth_dir / "landing_stats.json").write_text(json.dumps(stats, indent=1, sort_keys=True))
 
 

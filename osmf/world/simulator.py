@@ -1,18 +1,21 @@
-"""The offline A/B simulator: expected CTR of a creative for a set of users, from the hidden truth.
+"""The offline A/B simulator: the expected CTR of a creative *image* for a set of users, from the
+hidden truth. Only evaluation code may use this class (it reads ``$OSMF_HOME/truth``).
 
-Only evaluation code may use this class: it reads ``$OSMF_HOME/truth``. The style of a creative is
-given by name or read from its background prompt text (``style_from_prompt``); on CPU the tiny
-diffusion renderer's pixels carry no style, so generated creatives are judged by their prompt.
+A creative is judged by its pixels, as the world's click model judged the history: the hidden
+perception (``osmf.world.perception``) maps the background (outside the product's mask) to style
+weights, and a user's click log-odds are their segment's style log-odds mixed by those weights,
+plus their bias. ``style=`` scores an ideal creative of exactly one style (the oracles).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from osmf.world.styles import style_from_prompt
+from osmf.world.perception import style_weights
 
 
 class Simulator:
@@ -40,6 +43,8 @@ class Simulator:
         self._seg[segs["category"].map(cat_i), segs["user_id"].map(self._user_i)] = segs["segment"]
         prods = pd.read_parquet(home / "world" / "products.parquet")
         self._prod_cat = dict(zip(prods["product_id"], prods["category"]))
+        config = json.loads((home / "world" / "manifest.json").read_text())["config"]
+        self.temperature = float(config.get("perception_temperature", 0.02))
 
     # -- lookups ---------------------------------------------------------------------------------
     def category(self, product_id: str) -> str:
@@ -58,36 +63,59 @@ class Simulator:
         except KeyError as exc:
             raise KeyError(f"unknown user_id {exc.args[0]!r}") from None
 
-    def resolve_style(self, style: str | None = None, prompt: str | None = None) -> str | None:
+    # -- perception ------------------------------------------------------------------------------
+    def perceive(self, image: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+        """The hidden style weights of an image's background (outside ``mask``)."""
+        return style_weights(image, mask, len(self.styles), self.temperature)
+
+    def perceived_style(self, image: np.ndarray, mask: np.ndarray | None) -> str:
+        return self.styles[int(np.argmax(self.perceive(image, mask)))]
+
+    def _weights(self, image, mask, style, weights=None) -> np.ndarray:
+        if weights is not None:
+            return np.asarray(weights, dtype=np.float64)
         if style is not None:
             if style not in self._sty_i:
                 raise KeyError(f"unknown style {style!r}; known: {self.styles}")
-            return style
-        if prompt is None:
-            raise ValueError("give a style or a prompt")
-        return style_from_prompt(prompt)
+            return np.eye(len(self.styles))[self._sty_i[style]]
+        if image is None:
+            raise ValueError("give a creative image (and the product's mask), or a style")
+        return self.perceive(image, mask)
 
     # -- expected CTR ----------------------------------------------------------------------------
-    def per_user_ctr(self, product_id: str, user_ids, style: str | None = None, prompt: str | None = None) -> np.ndarray:
-        """Expected CTR for each user. A prompt whose style cannot be read scores the mean over
-        all styles (an unrecognisable background earns no preference)."""
+    def style_ctr(self, product_id: str, user_ids) -> np.ndarray:
+        """(users, styles): each user's expected CTR for an ideal creative of each style."""
         c = self._cat_i[self.category(product_id)]
         ui = self._users(user_ids)
-        s = self.resolve_style(style, prompt)
-        logits = self._logit[c, self._seg[c, ui]]  # users x styles
-        p = 1 / (1 + np.exp(-(logits + self._bias[ui, None])))
-        return p.mean(axis=1) if s is None else p[:, self._sty_i[s]]
+        return 1 / (1 + np.exp(-(self._logit[c, self._seg[c, ui]] + self._bias[ui, None])))
 
-    def expected_ctr(self, product_id: str, user_ids, style: str | None = None, prompt: str | None = None) -> float:
-        """Mean expected CTR of ``user_ids`` shown a creative of ``product_id`` in a style."""
-        return float(self.per_user_ctr(product_id, user_ids, style, prompt).mean())
+    def per_user_ctr(self, product_id: str, user_ids, image: np.ndarray | None = None,
+                     mask: np.ndarray | None = None, style: str | None = None,
+                     weights: np.ndarray | None = None) -> np.ndarray:
+        """Expected CTR for each user shown ``image`` (a creative of ``product_id`` whose product
+        covers ``mask``), an ideal creative of ``style``, or one already perceived (``weights``)."""
+        w = self._weights(image, mask, style, weights)
+        c = self._cat_i[self.category(product_id)]
+        ui = self._users(user_ids)
+        logits = self._logit[c, self._seg[c, ui]] @ w + self._bias[ui]
+        return 1 / (1 + np.exp(-logits))
+
+    def expected_ctr(self, product_id: str, user_ids, image: np.ndarray | None = None,
+                     mask: np.ndarray | None = None, style: str | None = None,
+                     weights: np.ndarray | None = None) -> float:
+        """Mean expected CTR of ``user_ids`` shown one creative (an image, or an ideal style)."""
+        return float(self.per_user_ctr(product_id, user_ids, image, mask, style, weights).mean())
 
     def oracle_ctr(self, product_id: str, user_ids) -> float:
         """Every user shown the style that is truly best for their segment."""
-        c = self._cat_i[self.category(product_id)]
-        ui = self._users(user_ids)
-        p = 1 / (1 + np.exp(-(self._logit[c, self._seg[c, ui]] + self._bias[ui, None])))
-        return float(p.max(axis=1).mean())
+        return float(self.style_ctr(product_id, user_ids).max(axis=1).mean())
+
+    def best_single_style(self, product_id: str, user_ids) -> tuple[str, float]:
+        """The one style truly best for all of ``user_ids`` together, and their mean CTR under it
+        (a group's ceiling, or the one-size oracle for a product's whole audience)."""
+        means = self.style_ctr(product_id, user_ids).mean(axis=0)
+        k = int(np.argmax(means))
+        return self.styles[k], float(means[k])
 
     def best_style(self, product_id: str, segment: int) -> str:
         c = self._cat_i[self.category(product_id)]

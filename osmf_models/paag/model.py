@@ -1,6 +1,6 @@
 """PAAG model: user attributes, modulated by the product (FiLM from category + title text),
-scored against creative styles. The product-aware user embedding is the user's predicted click
-log-odds over the style vocabulary for that product, centred per user (so it carries preference,
+scored against creative themes. The product-aware user embedding is the user's predicted click
+log-odds over the theme vocabulary for that product, centred per user (so it carries preference,
 not overall click propensity)."""
 
 from __future__ import annotations
@@ -23,26 +23,26 @@ class PAAG(nn.Module):
         self.user = nn.Sequential(nn.Linear(features.n_user, h), nn.GELU(), nn.Linear(h, h))
         self.product = nn.Sequential(nn.Linear(features.n_product, h), nn.GELU(), nn.Linear(h, 2 * h))
         self.fuse = nn.Sequential(nn.GELU(), nn.Linear(h, h), nn.GELU())
-        self.style = nn.Embedding(len(features.styles), h)
-        self.style_bias = nn.Embedding(len(features.styles), 1)
+        self.theme = nn.Embedding(len(features.themes), h)
+        self.theme_bias = nn.Embedding(len(features.themes), 1)
         self.propensity = nn.Linear(h, 1)
 
     def hidden(self, user_x: torch.Tensor, product_x: torch.Tensor) -> torch.Tensor:
         gamma, beta = self.product(product_x).chunk(2, dim=-1)
         return self.fuse(self.user(user_x) * (1 + gamma) + beta)
 
-    def style_logits(self, user_x: torch.Tensor, product_x: torch.Tensor) -> torch.Tensor:
-        """Click log-odds for every style: (batch, n_styles)."""
+    def theme_logits(self, user_x: torch.Tensor, product_x: torch.Tensor) -> torch.Tensor:
+        """Click log-odds for every theme: (batch, n_themes)."""
         z = self.hidden(user_x, product_x)
-        return z @ self.style.weight.T + self.style_bias.weight.T + self.propensity(z)
+        return z @ self.theme.weight.T + self.theme_bias.weight.T + self.propensity(z)
 
-    def forward(self, user_x, product_x, style_idx) -> torch.Tensor:
-        return self.style_logits(user_x, product_x).gather(1, style_idx[:, None]).squeeze(1)
+    def forward(self, user_x, product_x, theme_idx) -> torch.Tensor:
+        return self.theme_logits(user_x, product_x).gather(1, theme_idx[:, None]).squeeze(1)
 
     @torch.no_grad()
     def embed(self, user_x: torch.Tensor, product_x: torch.Tensor) -> torch.Tensor:
-        """The product-aware user embedding: centred style log-odds, (batch, n_styles)."""
-        s = self.style_logits(user_x, product_x)
+        """The product-aware user embedding: centred theme log-odds, (batch, n_themes)."""
+        s = self.theme_logits(user_x, product_x)
         return s - s.mean(dim=1, keepdim=True)
 
     # -- one save/load path (osmf_models.common) ----------------------------------------------------

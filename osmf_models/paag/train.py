@@ -1,4 +1,4 @@
-"""Train PAAG on click prediction: one row per impression (user, product, creative style, clicked)."""
+"""Train PAAG on click prediction: one row per impression (user, product, creative theme, clicked)."""
 
 from __future__ import annotations
 
@@ -23,15 +23,15 @@ def _auc(y: np.ndarray, s: np.ndarray) -> float:
     return float(roc_auc_score(y, s)) if 0 < y.sum() < len(y) else float("nan")
 
 
-def train_paag(events: pd.DataFrame, users: pd.DataFrame, products: pd.DataFrame, styles: list[str],
+def train_paag(events: pd.DataFrame, users: pd.DataFrame, products: pd.DataFrame, themes: list[str],
                cfg: PAAGConfig | None = None) -> tuple[PAAG, dict]:
-    """``events``: user_id, product_id, style, clicked. Returns the model and metrics
+    """``events``: user_id, product_id, theme, clicked. Returns the model and metrics
     (train loss per epoch, held-out AUC, and the AUC of a product-blind baseline)."""
     cfg = cfg or PAAGConfig()
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     t0 = time.perf_counter()
-    fs = FeatureSpace.fit(users, products, styles, cfg.text_dim, cfg.text_encoder)
+    fs = FeatureSpace.fit(users, products, themes, cfg.text_dim, cfg.text_encoder)
     model = PAAG(cfg, fs)
     u_idx = pd.Index(users["user_id"]).get_indexer(events["user_id"])
     p_idx = pd.Index(products["product_id"]).get_indexer(events["product_id"])
@@ -39,7 +39,7 @@ def train_paag(events: pd.DataFrame, users: pd.DataFrame, products: pd.DataFrame
         raise ValueError("events reference users or products missing from the dimension tables")
     U = torch.from_numpy(fs.user_matrix(users))
     P = torch.from_numpy(fs.product_matrix(products))
-    S = torch.from_numpy(fs.style_index(events["style"]))
+    S = torch.from_numpy(fs.theme_index(events["theme"]))
     Y = torch.from_numpy(events["clicked"].to_numpy(np.float32))
     ui, pi = torch.from_numpy(u_idx), torch.from_numpy(p_idx)
     order = rng.permutation(len(events))
@@ -64,10 +64,10 @@ def train_paag(events: pd.DataFrame, users: pd.DataFrame, products: pd.DataFrame
     with torch.no_grad():
         s_hold = model(U[ui[hold]], P[pi[hold]], S[hold]).numpy()
     y_hold = Y[hold].numpy()
-    # baseline: each style's overall training CTR (no user, no product)
+    # baseline: each theme's overall training CTR (no user, no product)
     tr = events.iloc[train.numpy()]
-    style_ctr = tr.groupby("style")["clicked"].mean()
-    base = events.iloc[hold.numpy()]["style"].map(style_ctr).fillna(tr["clicked"].mean()).to_numpy()
-    metrics = {"train_loss": losses, "holdout_auc": _auc(y_hold, s_hold), "holdout_auc_style_only": _auc(y_hold, base),
+    theme_ctr = tr.groupby("theme")["clicked"].mean()
+    base = events.iloc[hold.numpy()]["theme"].map(theme_ctr).fillna(tr["clicked"].mean()).to_numpy()
+    metrics = {"train_loss": losses, "holdout_auc": _auc(y_hold, s_hold), "holdout_auc_theme_only": _auc(y_hold, base),
                "n_events": int(len(events)), "seconds": time.perf_counter() - t0}
     return model, metrics

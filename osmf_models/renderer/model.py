@@ -14,8 +14,8 @@ from osmf_models.renderer.config import RendererConfig
 @dataclass
 class RenderResult:
     image: np.ndarray  # H x W x 3 uint8
-    renderer: str  # which renderer made it: "procedural", "diffusers-tiny", "diffusers:<checkpoint>"
-    style: str | None = None  # procedural only: the style read from the prompt
+    renderer: str  # which renderer made it: "retrieval", "diffusers-tiny", "diffusers:<checkpoint>"
+    source: str | None = None  # retrieval only: the historical creative whose background was used
 
 
 def paste_product(generated: np.ndarray, product: np.ndarray, product_mask: np.ndarray) -> np.ndarray:
@@ -92,7 +92,8 @@ class DiffusionRenderer:
             self.name = "diffusers-tiny"
         self.pipe.to(self.cfg.device)
 
-    def render(self, product: np.ndarray, product_mask: np.ndarray, prompt: str) -> RenderResult:
+    def render(self, product: np.ndarray, product_mask: np.ndarray, prompt: str,
+               background: str | None = None) -> RenderResult:
         import torch
         from PIL import Image
 
