@@ -91,6 +91,17 @@ def _coerce(name: str, value, source: str):
     return value
 
 
+def read_toml(path: Path, error=ValueError, what: str = "config file") -> dict:
+    """A TOML file as a dict; a missing file or invalid TOML raises ``error`` naming the file."""
+    path = Path(path)
+    if not path.exists():
+        raise error(f"{what} {path} does not exist")
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise error(f"{path} is not valid TOML: {exc}") from None
+
+
 def config_section(section: str, env: dict | None = None) -> tuple[dict, str]:
     """The ``[section]`` table of the settings file and the file's path: ``$OSMF_CONFIG`` if set,
     else ``$OSMF_HOME/osmf.toml`` if it exists, else ``({}, "")``. A missing ``$OSMF_CONFIG`` or
@@ -100,14 +111,8 @@ def config_section(section: str, env: dict | None = None) -> tuple[dict, str]:
     cfg_file = env.get("OSMF_CONFIG") or (str(home / "osmf.toml") if (home / "osmf.toml").exists() else "")
     if not cfg_file:
         return {}, ""
-    path = Path(cfg_file)
-    if not path.exists():
-        raise SettingsError(f"OSMF_CONFIG points to {path}, which does not exist")
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise SettingsError(f"{path} is not valid TOML: {exc}") from None
-    return dict(data.get(section, {})), str(path)
+    data = read_toml(Path(cfg_file), SettingsError, "the settings file (OSMF_CONFIG)")
+    return dict(data.get(section, {})), cfg_file
 
 
 def load_settings(env: dict | None = None) -> Settings:

@@ -80,9 +80,11 @@ def test_chain_runs_through_airflow_and_ends_with_the_ab_table(demo):
         assert f"airflow: {dag_id}" in out
     assert "Simulated A/B on" in out and "oracle fraction" in out
     report = json.loads((settings.home / "reports" / "ab_2026-01-02.json").read_text())
-    for key in ("ctr_one_size", "ctr_osmf", "ctr_oracle", "ctr_best_historical", "lift_vs_one_size", "oracle_fraction",
-                "grm_pair_accuracy", "grouping"):
+    for key in ("ctr_one_size", "ctr_osmf", "ctr_oracle", "ctr_best_historical", "ctr_one_size_oracle",
+                "ctr_group_ceiling", "lift_vs_one_size", "lift_vs_one_size_oracle", "oracle_fraction",
+                "osmf_best_style_share", "one_size_best_style_share", "grm_pair_accuracy", "grouping"):
         assert key in report, key
+    assert report["judged_on"].startswith("pixels")
     assert report["heldout_users"] > 0 and report["groups"] > 0
     # the derived figures are what their definitions make of the arms' CTRs
     assert report["lift_vs_one_size"] == pytest.approx(report["ctr_osmf"] / report["ctr_one_size"] - 1, abs=1e-12)
@@ -103,7 +105,7 @@ def test_generated_creatives_keep_the_product_and_record_the_models(demo):
     lake = Lake(settings)
     gen = lake.read_pandas("generated_creatives", partition="2026-01-02")
     groups = lake.read_pandas("groups", partition="2026-01-02")
-    assert len(gen) == len(groups) and set(gen.renderer) == {"procedural"}
+    assert len(gen) == len(groups) and set(gen.renderer) == {"retrieval"}
     assert gen.gmllm_version.notna().all() and gen.grm_version.notna().all()
     products = lake.read_pandas("products").set_index("product_id")
     for row in gen.head(4).itertuples():

@@ -1,77 +1,98 @@
-"""PAAG model: shapes, learning, save/load."""
+"""PAAG model: shapes, learning, save/load, and the clicks it learns from beating a theme-only
+baseline (themes: the visual vocabulary the pipeline finds in the lake, ``osmf.themes``)."""
+
+import json
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 
 from osmf_models.paag import PAAG, FeatureSpace, PAAGConfig, paag_loss
 from osmf_models.paag.train import train_paag
 
+THEMES = ["t00", "t01", "t02", "t03"]
 
-def _dims(world_home):
-    users = pd.read_parquet(world_home / "world/users.parquet")
-    products = pd.read_parquet(world_home / "world/products.parquet")
-    creatives = pd.read_parquet(world_home / "world/creatives.parquet")
-    return users, products, sorted(creatives["style"].unique())
+
+def _dims(home):
+    return pd.read_parquet(home / "world/users.parquet"), pd.read_parquet(home / "world/products.parquet")
 
 
 def _tiny_model(world_home):
     """The tiny world's dimensions, a feature space fitted on them and a seeded tiny PAAG."""
-    users, products, styles = _dims(world_home)
+    users, products = _dims(world_home)
     cfg = PAAGConfig.tiny()
-    fs = FeatureSpace.fit(users, products, styles, cfg.text_dim)
+    fs = FeatureSpace.fit(users, products, THEMES, cfg.text_dim)
     torch.manual_seed(0)
-    return users, products, styles, fs, PAAG(cfg, fs)
+    return users, products, fs, PAAG(cfg, fs)
 
 
 def test_shapes_and_embedding_is_product_aware(world_home):
-    users, products, styles, fs, model = _tiny_model(world_home)
+    users, products, fs, model = _tiny_model(world_home)
     ux = torch.from_numpy(fs.user_matrix(users.head(8)))
     px = torch.from_numpy(fs.product_matrix(products.head(2)))
-    assert model.style_logits(ux, px[[0] * 8]).shape == (8, len(styles))
+    assert model.theme_logits(ux, px[[0] * 8]).shape == (8, len(THEMES))
     e0, e1 = model.embed(ux, px[[0] * 8]), model.embed(ux, px[[1] * 8])
-    assert e0.shape == (8, len(styles))
+    assert e0.shape == (8, len(THEMES))
     assert torch.allclose(e0.sum(1), torch.zeros(8), atol=1e-5)  # centred: preference, not propensity
     assert not torch.allclose(e0, e1)  # the same users embed differently for another product
 
 
 def test_every_parameter_learns_and_overfit_loss_falls(world_home):
-    users, products, styles, fs, model = _tiny_model(world_home)
+    users, products, fs, model = _tiny_model(world_home)
     ux = torch.from_numpy(fs.user_matrix(users.head(32)))
     px = torch.from_numpy(fs.product_matrix(products.iloc[np.arange(32) % len(products)]))
-    s = torch.arange(32) % len(styles)
+    s = torch.arange(32) % len(THEMES)
     y = (torch.arange(32) % 3 == 0).float()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     first = None
     for _ in range(200):
         loss = paag_loss(model(ux, px, s), y)
-        first = first if first is not None else float(loss)
+        first = first if first is not None else float(loss.detach())
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert float(loss) < 0.2 * first
+    assert float(loss.detach()) < 0.2 * first
     changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
     assert changed == set(before)
 
 
-def test_train_beats_style_only_and_save_load_is_exact(world_home, tmp_path):
-    import json
+@pytest.fixture(scope="module")
+def ten_days(tmp_path_factory):
+    """The tiny world over 10 days (~30,000 events): 2 days are too few to learn taste from."""
+    from osmf.themes import fit_themes
+    from osmf.world import WorldConfig, generate_world
 
-    users, products, styles = _dims(world_home)
-    creatives = pd.read_parquet(world_home / "world/creatives.parquet")
-    rows = [json.loads(line) for f in sorted((world_home / "landing/events").rglob("*.jsonl"))
+    home = tmp_path_factory.mktemp("paag_world")
+    generate_world(WorldConfig.from_dict({"world": {**WorldConfig.preset("tiny").to_dict(), "days": 10}}), home)
+    users, products = _dims(home)
+    creatives = pd.read_parquet(home / "world/creatives.parquet")
+    themes = fit_themes(creatives, products, home, k=8, seed=42)
+    rows = [json.loads(line) for f in sorted((home / "landing/events").rglob("*.jsonl"))
             for line in f.read_text().splitlines() if line.startswith("{") and line.endswith("}")]
     ev = pd.DataFrame(rows)
     ev = ev[ev.user_id.isin(users.user_id) & ev.creative_id.isin(creatives.creative_id)
             & ev.product_id.isin(products.product_id) & ev.clicked.isin([0, 1])]
-    ev = ev.merge(creatives[["creative_id", "style"]], on="creative_id")
-    ev["clicked"] = ev["clicked"].astype(int)
-    model, metrics = train_paag(ev, users, products, styles, PAAGConfig(epochs=4, hidden=16, text_dim=16, batch_size=256))
+    ev = ev.assign(theme=ev.creative_id.map(themes), clicked=ev.clicked.astype(int))
+    return users, products, ev[["user_id", "product_id", "theme", "clicked"]], sorted(themes.unique())
+
+
+def test_training_beats_the_theme_only_baseline_and_save_load_is_exact(ten_days, tmp_path):
+    users, products, ev, themes = ten_days
+    model, metrics = train_paag(ev, users, products, themes, PAAGConfig(epochs=10, hidden=16, text_dim=16, batch_size=256))
     assert metrics["train_loss"][-1] < metrics["train_loss"][0]
-    assert 0.5 < metrics["holdout_auc"] <= 1
+    # measured on this world: PAAG beats each theme's overall CTR by +0.018..+0.060 AUC over seeds
+    # 0-4 (10% of events held out); the margin asked here is well inside that
+    assert metrics["holdout_auc"] > metrics["holdout_auc_theme_only"] + 0.01
     model.save(tmp_path / "m")
     back = PAAG.load(tmp_path / "m")
     ux = torch.from_numpy(model.features.user_matrix(users.head(5)))
     px = torch.from_numpy(model.features.product_matrix(products.head(1)))[[0] * 5]
     assert torch.equal(model.embed(ux, px), back.embed(ux, px))
+
+
+def test_themes_come_from_pixels_and_prompts_not_labels(ten_days):
+    """Every theme groups creatives; the lake's creatives table has no style to group by."""
+    users, products, ev, themes = ten_days
+    assert 2 <= len(themes) <= 8 and ev.theme.notna().all()

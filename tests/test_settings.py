@@ -46,7 +46,7 @@ def test_grouping_and_models_tables_name_a_bad_key_or_value(tmp_path):
     m = load_models({"OSMF_CONFIG": str(cfg), "OSMF_MODELS_DPO_BETA": "0.2"})
     assert (m.best_of_n, m.renderer, m.dpo_beta) == (6, "diffusers", 0.2)
     assert load_grouping({"OSMF_CONFIG": str(cfg)}).k_candidates == (2, 3)
-    with pytest.raises(SettingsError, match="'renderer'.*choose one of procedural, diffusers"):
+    with pytest.raises(SettingsError, match="'renderer'.*choose one of retrieval, diffusers"):
         load_models({"OSMF_MODELS_RENDERER": "dalle"})
     with pytest.raises(SettingsError, match="unknown setting 'beta'"):
         cfg.write_text("[models]\nbeta = 1\n")

@@ -138,14 +138,9 @@ class WorldConfig:
 
     @classmethod
     def from_toml(cls, path: str | Path) -> "WorldConfig":
-        path = Path(path)
-        if not path.exists():
-            raise WorldConfigError(f"world config {path} does not exist")
-        try:
-            data = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as exc:
-            raise WorldConfigError(f"{path} is not valid TOML: {exc}") from None
-        return cls.from_dict(data, str(path))
+        from osmf.settings import read_toml
+
+        return cls.from_dict(read_toml(Path(path), WorldConfigError, "world config"), str(path))
 
     @classmethod
     def preset(cls, name: str) -> "WorldConfig":
