@@ -1,7 +1,7 @@
 """Generate one creative per (product, group) of a run date with the champion models.
 
 For each group: ``[models].best_of_n`` candidate backgrounds from ``models:/osmf-gmllm@champion``
-(the greedy one and seeded samples), each rendered procedurally and scored for the group by
+(the greedy one and seeded samples), each rendered by retrieval from the lake and scored for the group by
 ``models:/osmf-grm@champion``; the best is rendered with ``[models].renderer`` (the product pasted
 back exactly) to ``$OSMF_HOME/generated/run_date=D/``. Writes the ``generated_creatives`` partition
 (replaced on rerun: same seeds, same rows and images) and logs a grid of the images to MLflow.

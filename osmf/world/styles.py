@@ -1,9 +1,8 @@
-"""Background styles of the synthetic world: a name, the phrase a prompt uses, the keywords by which
-the simulator recognises the style in free prompt text, and how the procedural renderer draws it."""
+"""Background styles of the synthetic world: a name, the phrase a historical prompt uses, and how
+the world draws it (the pipeline never sees this module: it sees the images and prompts)."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,39 +12,26 @@ import numpy as np
 class Style:
     name: str
     phrase: str
-    keywords: tuple[str, ...]
     colors: tuple[tuple[int, int, int], tuple[int, int, int]]
     pattern: str  # vgrad | hgrad | stripes | dots | checker | rings
 
 
 STYLES: tuple[Style, ...] = (
-    Style("studio_white", "a clean minimalist white studio backdrop with soft shadows", ("studio", "minimalist"), ((245, 245, 245), (200, 200, 205)), "vgrad"),
-    Style("wooden_home", "a cozy warm wooden living room interior", ("wooden", "cozy"), ((150, 100, 60), (90, 55, 30)), "stripes"),
-    Style("beach_sunny", "a sunny tropical beach with blue sea and sand", ("beach", "tropical"), ((90, 170, 230), (235, 210, 150)), "hgrad"),
-    Style("neon_city", "a neon-lit cyberpunk city street at night", ("neon", "cyberpunk"), ((20, 10, 50), (255, 40, 200)), "dots"),
-    Style("forest_green", "a lush green forest in morning light", ("forest", "lush"), ((30, 110, 40), (140, 200, 90)), "rings"),
-    Style("marble_luxury", "an elegant black marble surface with gold accents", ("marble", "gold"), ((25, 25, 30), (200, 170, 60)), "checker"),
-    Style("pastel_kids", "a playful pastel kids room full of toys", ("pastel", "playful"), ((250, 190, 210), (170, 220, 250)), "dots"),
-    Style("snow_mountain", "a snowy mountain landscape under a clear sky", ("snowy", "mountain"), ((120, 170, 230), (250, 250, 255)), "hgrad"),
-    Style("kitchen_bright", "a bright modern kitchen countertop", ("kitchen", "countertop"), ((230, 230, 220), (160, 180, 170)), "checker"),
-    Style("stadium_field", "an outdoor stadium with green turf", ("stadium", "turf"), ((40, 150, 60), (240, 240, 240)), "stripes"),
-    Style("desert_sunset", "desert dunes at golden sunset", ("desert", "dunes"), ((250, 150, 60), (200, 90, 40)), "vgrad"),
-    Style("space_galaxy", "a deep space galaxy full of stars", ("galaxy", "stars"), ((5, 5, 25), (120, 80, 200)), "rings"),
+    Style("studio_white", "a clean minimalist white studio backdrop with soft shadows", ((245, 245, 245), (200, 200, 205)), "vgrad"),
+    Style("wooden_home", "a cozy warm wooden living room interior", ((150, 100, 60), (90, 55, 30)), "stripes"),
+    Style("beach_sunny", "a sunny tropical beach with blue sea and sand", ((90, 170, 230), (235, 210, 150)), "hgrad"),
+    Style("neon_city", "a neon-lit cyberpunk city street at night", ((20, 10, 50), (255, 40, 200)), "dots"),
+    Style("forest_green", "a lush green forest in morning light", ((30, 110, 40), (140, 200, 90)), "rings"),
+    Style("marble_luxury", "an elegant black marble surface with gold accents", ((25, 25, 30), (200, 170, 60)), "checker"),
+    Style("pastel_kids", "a playful pastel kids room full of toys", ((250, 190, 210), (170, 220, 250)), "dots"),
+    Style("snow_mountain", "a snowy mountain landscape under a clear sky", ((120, 170, 230), (250, 250, 255)), "hgrad"),
+    Style("kitchen_bright", "a bright modern kitchen countertop", ((230, 230, 220), (160, 180, 170)), "checker"),
+    Style("stadium_field", "an outdoor stadium with green turf", ((40, 150, 60), (240, 240, 240)), "stripes"),
+    Style("desert_sunset", "desert dunes at golden sunset", ((250, 150, 60), (200, 90, 40)), "vgrad"),
+    Style("space_galaxy", "a deep space galaxy full of stars", ((5, 5, 25), (120, 80, 200)), "rings"),
 )
 
 STYLE_BY_NAME = {s.name: s for s in STYLES}
-_WORD = re.compile(r"[a-z]+")
-
-
-def style_from_prompt(prompt: str, styles: tuple[Style, ...] = STYLES) -> str | None:
-    """The style a free-text prompt asks for: the one with most keyword hits; None when no
-    keyword occurs or two styles tie."""
-    words = set(_WORD.findall(prompt.lower()))
-    hits = [(sum(k in words for k in s.keywords), s.name) for s in styles]
-    hits.sort(reverse=True)
-    if not hits or hits[0][0] == 0 or (len(hits) > 1 and hits[0][0] == hits[1][0]):
-        return None
-    return hits[0][1]
 
 
 def draw_background(style: Style, size: int, rng: np.random.Generator) -> np.ndarray:

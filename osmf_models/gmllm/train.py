@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -30,10 +29,8 @@ def task_rows(ex: pd.DataFrame) -> tuple[np.ndarray, list[str], list[str], list[
     return idx, tasks, [*ex["title"], *ex["title"]], comps
 
 
-def pretrain(model: GMLLM, ex: pd.DataFrame, G: torch.Tensor, I: torch.Tensor, say=None,
-             style_of: Callable[[str], object] | None = None) -> tuple[dict, dict]:
-    """Trains ``model`` in place; returns (metrics, curves). ``style_of`` (optional) maps a
-    background to a style label for the ``prompt_style_match`` metric."""
+def pretrain(model: GMLLM, ex: pd.DataFrame, G: torch.Tensor, I: torch.Tensor, say=None) -> tuple[dict, dict]:
+    """Trains ``model`` in place; returns (metrics, curves)."""
     cfg: GMLLMConfig = model.cfg
     t0 = time.perf_counter()
     idx, tasks, titles, comps = task_rows(ex)
@@ -61,16 +58,13 @@ def pretrain(model: GMLLM, ex: pd.DataFrame, G: torch.Tensor, I: torch.Tensor, s
             say(f"  G-MLLM pre-training epoch {epoch + 1}/{cfg.epochs}: loss {losses[-1]:.3f}")
     metrics = {"final_loss": losses[-1] if losses else float("nan"), "examples": int(len(ex)),
                "seconds": time.perf_counter() - t0}
-    metrics.update(style_agreement(model, ex, G, I, style_of))
+    metrics.update(prompt_agreement(model, ex, G, I))
     log.info("G-MLLM pre-trained: %s", metrics)
     return metrics, {"loss": losses}
 
 
-def style_agreement(model: GMLLM, ex: pd.DataFrame, G, I, style_of: Callable[[str], object] | None = None) -> dict:
-    """Greedy prompts for the training groups: exact-match rate with the preferred creative's
-    background and, given ``style_of``, the rate at which the style of the two prompts agrees."""
+def prompt_agreement(model: GMLLM, ex: pd.DataFrame, G, I) -> dict:
+    """Greedy prompts for the training groups: the rate at which they equal the background of the
+    group's preferred creative."""
     gen = [g[0] for g in model.generate(G, I, list(ex["title"]))]
-    out = {"prompt_exact_match": float(np.mean([a == b for a, b in zip(gen, ex["best_background"])]))}
-    if style_of is not None:
-        out["prompt_style_match"] = float(np.mean([style_of(a) == style_of(b) for a, b in zip(gen, ex["best_background"])]))
-    return out
+    return {"prompt_exact_match": float(np.mean([a == b for a, b in zip(gen, ex["best_background"])]))}
