@@ -18,6 +18,7 @@ WORKDIR /opt/osmf
 COPY pyproject.toml constraints.txt README.md ./
 COPY osmf ./osmf
 COPY osmf_models ./osmf_models
+COPY osmf_app ./osmf_app
 COPY jobs ./jobs
 COPY dags ./dags
 COPY sql ./sql

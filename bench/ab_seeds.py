@@ -50,7 +50,10 @@ def world_toml(preset: str | None, config: Path | None, sets: list[str], seed: i
 
 def run_seed(seed: int, args, out: Path) -> dict:
     home = out / f"seed{seed}"
-    home.mkdir(parents=True, exist_ok=True)
+    if home.exists() and any(home.iterdir()):
+        raise SystemExit(f"{home} is not empty: a run must start from a fresh world, lake and registry; "
+                         "give another --out or remove it")
+    home.mkdir(parents=True)
     cfg = home / "world.toml"
     cfg.write_text(world_toml(args.preset, args.config, args.set, seed))
     env = {**os.environ, "OSMF_HOME": str(home), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",

@@ -37,9 +37,14 @@ def _score(batches, model_dir: str, product_features: dict):
 
     from osmf_models.paag import PAAG
 
-    model = _MODEL_CACHE.get(model_dir)
+    import os
+
+    # keyed by the checkpoint's modification time too: a rerun of the same date in a reused worker
+    # must not score with the previous run's model
+    key = (model_dir, os.path.getmtime(os.path.join(model_dir, "model.safetensors")))
+    model = _MODEL_CACHE.get(key)
     if model is None:
-        model = _MODEL_CACHE[model_dir] = PAAG.load(model_dir)
+        model = _MODEL_CACHE[key] = PAAG.load(model_dir)
     torch.set_num_threads(1)
     for batch in batches:
         pdf = batch.to_pandas()
@@ -81,6 +86,7 @@ def run(run_date: str, settings: Settings, run_id: str | None = None, spark=None
                          f"ingest first (`osmf ingest --date {run_date}`)")
     cfg = PAAGConfig(epochs=g.paag_epochs, seed=g.seed)
     model, metrics = train_paag(events, users, products, sorted(themes.unique()), cfg)
+    metrics["eval_holdout_fraction"] = g.eval_holdout_fraction  # the evaluation must hold out exactly these
     log.info("PAAG trained on %d events: held-out AUC %.3f (theme-only baseline %.3f)",
              metrics["n_events"], metrics["holdout_auc"], metrics["holdout_auc_theme_only"])
     model_dir = settings.home / "models" / "paag" / f"run_date={run_date}"

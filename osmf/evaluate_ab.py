@@ -15,8 +15,8 @@ pairs or any model), each product's audience (``user_groups``) is shown, per arm
 Every creative is judged by its pixels: the simulator's hidden perception of the rendered
 background. The oracles score ideal creatives of one style. Figures are user-weighted means;
 ``lift_vs_X`` = osmf / X - 1; ``oracle_fraction`` = (osmf - one_size) / (oracle - one_size);
-``osmf_best_style_share`` (``one_size_best_style_share``) is the share of groups whose creative the
-world perceives as the group's truly best style.
+``osmf_best_style_share`` (``one_size_best_style_share``) is the share of held-out users whose group's
+creative the world perceives as the group's truly best style.
 """
 
 from __future__ import annotations
@@ -33,9 +33,12 @@ from osmf.plots import AB_ARMS as ARMS
 log = logging.getLogger("osmf.evaluate_ab")
 
 
-def one_size_backgrounds(settings, d) -> tuple[pd.DataFrame, str]:
-    """Per product: the one-size-fits-all background of the plain-DPO model (and where it came from)."""
+def one_size_backgrounds(settings, d, gmllm_version: str, grm_version: str) -> tuple[pd.DataFrame, str]:
+    """Per product: the one-size-fits-all background of the plain-DPO model trained beside the
+    G-MLLM version that made the generated creatives, best of N by the same GRM version (and where
+    it came from)."""
     import mlflow
+    from mlflow import MlflowClient
 
     from osmf import registry
     from osmf.candidates import best_of_n
@@ -45,11 +48,11 @@ def one_size_backgrounds(settings, d) -> tuple[pd.DataFrame, str]:
     from osmf_models.gmllm.data import product_images
     from osmf_models.group_dpo.train import audience_features
 
-    champ = registry.require(registry.GMLLM, "champion")
+    champ = MlflowClient().get_model_version(registry.GMLLM, str(gmllm_version))
     path = mlflow.artifacts.download_artifacts(run_id=champ.run_id, artifact_path="pooled_dpo",
                                                dst_path=str(settings.home / "tmp" / f"pooled_v{champ.version}"))
     pooled = GMLLM.load(path)
-    grm, _ = registry.load(registry.GRM, "champion")
+    grm = registry.load_uri(f"models:/{registry.GRM}/{grm_version}")
     G_aud = audience_features(d.ex, d.ex["size"].to_numpy(float))
     first = d.ex.drop_duplicates("product_id").index.to_numpy()
     ex = d.ex.loc[first].assign(features=list(G_aud[first].numpy())).reset_index(drop=True)
@@ -105,6 +108,21 @@ def _group_row(sim, pid: str, gid: int, users: list, product_users: list, img: d
             "one_size_style": sim.perceived_style(one, mask)}
 
 
+def heldout_fraction(settings, run_date: str, configured: float) -> float:
+    """The held-out fraction the run date's models were trained with (recorded by the PAAG job),
+    not whatever is configured now: a larger fraction would count users whose clicks trained the
+    models as held out."""
+    path = settings.home / "models" / "paag" / f"run_date={run_date}" / "metrics.json"
+    recorded = json.loads(path.read_text()).get("eval_holdout_fraction") if path.exists() else None
+    if recorded is None:
+        log.warning("no recorded held-out fraction for %s; using the configured %s", run_date, configured)
+        return configured
+    if recorded != configured:
+        log.warning("held-out fraction: using %s, recorded when %s was regrouped (configured now: %s)",
+                    recorded, run_date, configured)
+    return float(recorded)
+
+
 def per_group_table(run_date: str, settings, lake) -> tuple[pd.DataFrame, int, str]:
     """One row per (product, group) with held-out users: every arm's expected CTR and the styles
     the world perceives; also the number of held-out users and the one-size model's source."""
@@ -113,16 +131,16 @@ def per_group_table(run_date: str, settings, lake) -> tuple[pd.DataFrame, int, s
     from osmf.training_data import load_group_data
     from osmf.world.simulator import Simulator
 
-    g = load_grouping()
+    fraction = heldout_fraction(settings, run_date, load_grouping().eval_holdout_fraction)
     sim = Simulator(settings.home)
     gen = lake.read_pandas("generated_creatives", partition=run_date)
     if gen.empty:
         raise ValueError(f"generated_creatives has no rows for {run_date}; run `osmf generate --run-date {run_date}`")
     ug = lake.read_pandas("user_groups", partition=run_date)
     # users in a fixed order, so the truth's mean over them is the same to the last bit on every run
-    ug = ug[ug.user_id.map(lambda u: is_heldout(u, g.eval_holdout_fraction))].sort_values("user_id")
+    ug = ug[ug.user_id.map(lambda u: is_heldout(u, fraction))].sort_values("user_id")
     d = load_group_data(lake, settings.home, run_date)
-    one, one_src = one_size_backgrounds(settings, d)
+    one, one_src = one_size_backgrounds(settings, d, gen.gmllm_version.iloc[0], gen.grm_version.iloc[0])
     img = _images(settings, d, one, gen, _best_historical(d.frames["group_creative_ctr"]))
     product_users = ug.groupby("product_id").user_id.apply(list)
     rows = [_group_row(sim, pid, gid, list(users), product_users[pid], img)
@@ -142,11 +160,13 @@ def evaluate_ab(run_date: str, settings, lake=None, grouping_report: dict | None
     lake = lake or Lake(settings)
     tracking.setup(settings)
     per_group, heldout, one_src = per_group_table(run_date, settings, lake)
+    gen = lake.read_pandas("generated_creatives", partition=run_date, columns=["gmllm_version", "grm_version"])
     w = per_group.users.to_numpy()
     ctrs = {a: float(np.average(per_group[a], weights=w)) for a in ARMS}
     gap = ctrs["oracle"] - ctrs["one_size"]
-    grm_v = registry.require(registry.GRM, "champion")
-    grm_metrics = MlflowClient().get_run(grm_v.run_id).data.metrics
+    client = MlflowClient()
+    grm_v = client.get_model_version(registry.GRM, str(gen.grm_version.iloc[0]))
+    grm_metrics = client.get_run(grm_v.run_id).data.metrics
     report = {
         "run_date": run_date, "heldout_users": heldout, "groups": int(len(per_group)),
         "products": int(per_group.product_id.nunique()),
@@ -158,8 +178,7 @@ def evaluate_ab(run_date: str, settings, lake=None, grouping_report: dict | None
         "grm_pair_accuracy": grm_metrics.get("grm_pair_accuracy"),
         "grm_baseline_pair_accuracy": grm_metrics.get("baseline_pair_accuracy"),
         "grm_auroc": grm_metrics.get("grm_auroc"),
-        "models": {"gmllm": registry.require(registry.GMLLM, "champion").version,
-                   "grm": grm_v.version, "one_size": one_src},
+        "models": {"gmllm": str(gen.gmllm_version.iloc[0]), "grm": grm_v.version, "one_size": one_src},
         "judged_on": "pixels: the world's hidden perception of each rendered creative's background",
     }
     if grouping_report:

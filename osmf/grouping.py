@@ -10,7 +10,8 @@ is always closer to its own product's centres (distance <= diameter) than to any
 (distance >= M - diameter > diameter), so no assignment crosses products, and each block of
 centres moves as in a fit on that product alone. With epsilon ~ 0 both the batched and a
 per-product fit run exactly ``max_iter`` Lloyd iterations (or stop at an exact fixed point, after
-which iterations change nothing), so they end in the same state. Tests compare with per-product fits.
+which iterations change nothing), so they end in the same state. Tests check, with scikit-learn, that
+each product's groups are a converged K-Means of that product alone.
 
 Cost: one fit per K means MLlib scans all K x P centres for every point (its triangle-inequality
 check makes each scan cheap, but it is O(K P) per point per iteration), so one fit's cost grows
@@ -204,20 +205,6 @@ def grouped_kmeans(spark, k: int, seed: int, max_iter: int = 20, emb_df=None) ->
 
     a = (emb_df.groupBy("product_id").applyInPandas(fit, "product_id string, user_id string, group_id int").toPandas())
     return FitResult(a, 1)
-
-
-def per_product_kmeans(spark, X: np.ndarray, user_ids: list[str], product_id: str, k: int, seed: int,
-                       max_iter: int = 20) -> np.ndarray:
-    """The reference: one MLlib fit for one product, same seeds. Returns group ids in the order of
-    ``user_ids``."""
-    from pyspark.mllib.clustering import KMeans, KMeansModel
-    from pyspark.mllib.linalg import DenseVector
-
-    order = np.argsort(np.asarray(user_ids))
-    init = kmeanspp_seeds(X[order].astype(np.float64), k, product_seed(seed, product_id, k))
-    rdd = spark.sparkContext.parallelize([DenseVector(x) for x in X.astype(np.float64)], 2)
-    model = KMeans.train(rdd, k, maxIterations=max_iter, initialModel=KMeansModel(list(init)), epsilon=1e-12, seed=seed)
-    return np.array([model.predict(DenseVector(x)) for x in X.astype(np.float64)])
 
 
 def choose_k(scores_by_k: dict[int, pd.DataFrame], products: list[str], min_group_size: int) -> dict[str, int]:

@@ -54,5 +54,11 @@ def test_referenced_files_exist_and_the_image_gets_the_delta_jars():
         if line.startswith("COPY "):
             for src in line.split()[1:-1]:
                 assert (ROOT / src).exists(), src
+    # every package the project installs is copied into the image (the CLI and the DAGs import them)
+    import tomllib
+
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    copied = {src for line in docker.splitlines() if line.startswith("COPY ") for src in line.split()[1:-1]}
+    assert {p.rstrip("*") for p in packages} <= copied, packages
     assert "delta-spark_" in docker and "delta-storage" in docker and "torch==2.13.0" in docker
     assert "torchvision" not in docker

@@ -1,4 +1,4 @@
-"""The layers of the code base (../shared/DESIGN.md section 5b): imports only go down.
+"""The layers of the code base: imports only go down.
 
     dags/ -> osmf_app/ (CLI, Airflow tasks, local Airflow, demo) -> jobs/ -> osmf/ (core) -> osmf_models/ (pure torch)
 
@@ -72,8 +72,14 @@ def world_readers(root: Path) -> list[str]:
         for line, module in _imports(path):
             if module == "osmf.world" or module.startswith("osmf.world."):
                 bad.append(f"{rel}:{line} imports {module}")
-        if "truth_root" in path.read_text() and rel != "osmf/settings.py":
+        if rel == "osmf/settings.py":
+            continue
+        if "truth_root" in path.read_text():
             bad.append(f"{rel} reads settings.truth_root")
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and (
+                    node.value == "truth" or node.value.startswith("truth/")):
+                bad.append(f"{rel}:{node.lineno} names the truth directory")
     return bad
 
 
@@ -113,8 +119,10 @@ def test_the_checkers_catch_planted_breaches(tmp_path):
     assert long_functions(root) == [f"jobs/j.py:1 g is {MAX_FUNCTION_LINES + 1} lines"]
     root2 = _plant(tmp_path / "w", {"jobs/k.py": "from osmf.world.styles import STYLES\n",
                                     "osmf/evaluate_ab.py": "from osmf.world import Simulator\n",
-                                    "osmf/x.py": "def f(s):\n    return s.truth_root\n"})
-    assert sorted(world_readers(root2)) == ["jobs/k.py:1 imports osmf.world.styles", "osmf/x.py reads settings.truth_root"]
+                                    "osmf/x.py": "def f(s):\n    return s.truth_root\n",
+                                    "osmf/y.py": "def g(home):\n    return home / 'truth' / 'segments.parquet'\n"})
+    assert sorted(world_readers(root2)) == ["jobs/k.py:1 imports osmf.world.styles", "osmf/x.py reads settings.truth_root",
+                                            "osmf/y.py:2 names the truth directory"]
 
 
 def test_imports_only_go_down():

@@ -21,7 +21,7 @@ class WorldConfigError(ValueError):
 
 @dataclass(frozen=True)
 class WorldConfig:
-    # required in the issue's schema (all have defaults so a file may set only what it changes)
+    # every key has a default, so a file may set only what it changes
     seed: int = 7
     n_users: int = 3000
     n_products: int = 40
@@ -41,7 +41,7 @@ class WorldConfig:
     style_effect: float = 1.2  # log-odds boost of a segment's favourite style
     style_noise: float = 0.35  # std of the other styles' log-odds effects
     segment_noise: float = 0.05  # share of users whose segment ignores their attributes
-    click_noise: float = 0.10  # std of per-impression log-odds noise
+    click_noise: float = 0.10  # std of the per-user log-odds click propensity
     perception_temperature: float = 0.02  # softness of the hidden perception (pixels -> style weights)
 
     _RANGES = {

@@ -116,7 +116,3 @@ class Simulator:
         means = self.style_ctr(product_id, user_ids).mean(axis=0)
         k = int(np.argmax(means))
         return self.styles[k], float(means[k])
-
-    def best_style(self, product_id: str, segment: int) -> str:
-        c = self._cat_i[self.category(product_id)]
-        return self.styles[int(np.argmax(self._logit[c, segment]))]

@@ -31,8 +31,6 @@ STYLES: tuple[Style, ...] = (
     Style("space_galaxy", "a deep space galaxy full of stars", ((5, 5, 25), (120, 80, 200)), "rings"),
 )
 
-STYLE_BY_NAME = {s.name: s for s in STYLES}
-
 
 def draw_background(style: Style, size: int, rng: np.random.Generator) -> np.ndarray:
     """A size x size x 3 uint8 background in the style's pattern and colours (deterministic in rng)."""
