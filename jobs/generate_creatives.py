@@ -15,11 +15,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from osmf.entrypoint import job_parser, run_main
 from osmf import registry
+from osmf.entrypoint import job_parser, run_main
 from osmf.lake import Lake
 from osmf.settings import Settings, load_models
 from osmf.training_data import load_group_data
@@ -31,9 +30,7 @@ def run(run_date: str, settings: Settings, lake: Lake | None = None, run_id: str
     import mlflow
     from PIL import Image
 
-    from osmf import plots
-
-    from osmf import tracking
+    from osmf import plots, tracking
     from osmf.candidates import best_of_n
     from osmf.rendering import make_renderer, product_assets, scoring_renderer
     from osmf.runinfo import resolve_run_id

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import time
 
-import numpy as np
 import pandas as pd
 
 from osmf.entrypoint import job_context, job_parser, run_main

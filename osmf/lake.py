@@ -15,6 +15,7 @@ which run wrote which version.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 

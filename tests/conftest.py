@@ -22,7 +22,24 @@ for _k, _v in {"AIRFLOW_HOME": str(_AIRFLOW_HOME),
                "OSMF_MODELS_SIZE": "tiny"}.items():
     os.environ[_k] = _v
 
+import contextlib  # noqa: E402
+
 import pytest  # noqa: E402
+
+
+@contextlib.contextmanager
+def env_vars(values: dict):
+    """Environment variables set for the duration of a block, then restored (or removed)."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update({k: str(v) for k, v in values.items()})
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 @pytest.fixture(scope="session")

@@ -19,8 +19,7 @@ WORLD = {"seed": 11, "n_users": 1200, "n_products": 8, "n_categories": 2, "n_seg
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory, spark):
-    import os
-
+    from conftest import env_vars
     from osmf.evaluate_ab import evaluate_ab
     from osmf.lake import Lake
     from osmf.settings import load_grouping, load_settings
@@ -28,10 +27,7 @@ def report(tmp_path_factory, spark):
     from osmf_app import chain
 
     home = tmp_path_factory.mktemp("ab_world")
-    env = {"OSMF_HOME": str(home), "OSMF_GROUPING_K_CANDIDATES": "2,3"}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with env_vars({"OSMF_HOME": str(home), "OSMF_GROUPING_K_CANDIDATES": "2,3"}):
         world = generate_world(WorldConfig.from_dict({"world": WORLD}), home)
         settings, lake, quiet = load_settings(), Lake(load_settings()), (lambda m: None)
         for day in world.dates:
@@ -41,12 +37,6 @@ def report(tmp_path_factory, spark):
         for stage in (chain.TRAIN, chain.GENERATE):
             chain.run_stage(stage, last, settings, say=quiet)
         yield evaluate_ab(last, settings, lake)[0]
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def test_osmf_beats_one_size_on_heldout_users(report):

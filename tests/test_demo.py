@@ -5,7 +5,6 @@ the whole chain that changes no table content."""
 import contextlib
 import io
 import json
-import os
 import subprocess
 import sys
 
@@ -19,19 +18,11 @@ ENV = {"OSMF_GROUPING_K_CANDIDATES": "2,3", "OSMF_GROUPING_MIN_GROUP_SIZE": "10"
 pytestmark = pytest.mark.slow  # whole-chain tests: minutes, still run by `make test` and CI
 
 
-@contextlib.contextmanager
 def demo_env(home):
     """The tests' world settings and ``OSMF_HOME`` for the duration of a block (restored after)."""
-    old = {k: os.environ.get(k) for k in [*ENV, "OSMF_HOME"]}
-    os.environ.update({**ENV, "OSMF_HOME": str(home)})
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    from conftest import env_vars
+
+    return env_vars({**ENV, "OSMF_HOME": str(home)})
 
 
 def _run_demo(home):
