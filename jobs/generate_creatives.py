@@ -32,7 +32,7 @@ def run(run_date: str, settings: Settings, lake: Lake | None = None, run_id: str
 
     from osmf import plots, tracking
     from osmf.candidates import best_of_n
-    from osmf.rendering import make_renderer, product_assets, scoring_renderer
+    from osmf.rendering import final_renderer, product_assets, scoring_renderer
     from osmf.runinfo import resolve_run_id
     from osmf_models.gmllm.data import full_prompt
 
@@ -48,7 +48,7 @@ def run(run_date: str, settings: Settings, lake: Lake | None = None, run_id: str
     scoring = scoring_renderer(d.frames, settings.home)
     backgrounds, scores, n_cands = best_of_n(gm, grm, ex, d.G, d.images(gm.cfg.image_size), assets,
                                              scoring, m.best_of_n, m.temperature)
-    renderer = scoring if m.renderer == "retrieval" else make_renderer(m.renderer, d.frames, settings.home)
+    renderer = final_renderer(scoring, m.renderer)
     out_dir = settings.home / "generated" / f"run_date={run_date}"
     out_dir.mkdir(parents=True, exist_ok=True)
     rows, images = [], []

@@ -134,17 +134,22 @@ def run(run_date: str, settings: Settings, lake: Lake | None = None, say=None) -
 
 
 def evaluate_uri(settings: Settings, run_date: str, grm_version: str, lake: Lake | None = None):
-    """An evaluator for promotion: GRM reward (pinned GRM version) on the pinned groups."""
+    """An evaluator for promotion: GRM reward (pinned GRM version) on the pinned groups. Challenger
+    and champion are scored on the same data, so the GRM, the data and the renderer are loaded once."""
+    shared: dict = {}
 
     def evaluate(model_uri: str, lineage: dict) -> float:
         from osmf.candidates import grm_reward
         from osmf.rendering import product_assets, scoring_renderer
 
+        key = tuple(sorted(lineage.items()))
+        if key not in shared:
+            d = load_group_data(lake or Lake(settings), settings.home, run_date, versions=lineage)
+            shared[key] = (registry.load_uri(f"models:/{registry.GRM}/{grm_version}"), d,
+                           product_assets(d.frames["products"], settings.home), scoring_renderer(d.frames, settings.home))
+        grm, d, assets, renderer = shared[key]
         gm = registry.load_uri(model_uri)
-        grm = registry.load_uri(f"models:/{registry.GRM}/{grm_version}")
-        d = load_group_data(lake or Lake(settings), settings.home, run_date, versions=lineage)
-        return grm_reward(gm, grm, d.ex, d.G, d.images(gm.cfg.image_size), product_assets(d.frames["products"], settings.home),
-                          scoring_renderer(d.frames, settings.home))
+        return grm_reward(gm, grm, d.ex, d.G, d.images(gm.cfg.image_size), assets, renderer)
 
     return evaluate
 

@@ -46,13 +46,11 @@ def job_parser(description: str) -> argparse.ArgumentParser:
 def run_guarded(fn: Callable, extra_errors: tuple = ()) -> int:
     """Load settings (exit 2 naming the bad key), set up logging, run ``fn(settings)``; known errors
     (missing table or file, bad value) become one readable line and exit 1."""
-    apply_offline_env()
     try:
-        settings = load_settings()
+        settings = task_settings()
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    setup_logging(settings.log_level)
     from osmf.lake import TableNotFound
 
     try:

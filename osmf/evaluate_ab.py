@@ -33,7 +33,7 @@ from osmf.plots import AB_ARMS as ARMS
 log = logging.getLogger("osmf.evaluate_ab")
 
 
-def one_size_backgrounds(settings, d, gmllm_version: str, grm_version: str) -> tuple[pd.DataFrame, str]:
+def one_size_backgrounds(settings, d, gmllm_version: str, grm_version: str, scoring) -> tuple[pd.DataFrame, str]:
     """Per product: the one-size-fits-all background of the plain-DPO model trained beside the
     G-MLLM version that made the generated creatives, best of N by the same GRM version (and where
     it came from)."""
@@ -42,7 +42,7 @@ def one_size_backgrounds(settings, d, gmllm_version: str, grm_version: str) -> t
 
     from osmf import registry
     from osmf.candidates import best_of_n
-    from osmf.rendering import product_assets, scoring_renderer
+    from osmf.rendering import product_assets
     from osmf.settings import load_models
     from osmf_models.gmllm import GMLLM
     from osmf_models.gmllm.data import product_images
@@ -58,24 +58,22 @@ def one_size_backgrounds(settings, d, gmllm_version: str, grm_version: str) -> t
     ex = d.ex.loc[first].assign(features=list(G_aud[first].numpy())).reset_index(drop=True)
     m = load_models()
     backgrounds, _, _ = best_of_n(pooled, grm, ex, G_aud[first], product_images(ex, settings.home, pooled.cfg.image_size),
-                                  product_assets(d.frames["products"], settings.home), scoring_renderer(d.frames, settings.home),
+                                  product_assets(d.frames["products"], settings.home), scoring,
                                   m.best_of_n, m.temperature)
     return (pd.DataFrame({"product_id": ex.product_id, "title": ex.title, "background": backgrounds}),
             f"{registry.GMLLM} v{champ.version} run {champ.run_id}/pooled_dpo")
 
 
-def _images(settings, d, one: pd.DataFrame, gen: pd.DataFrame, best_hist: dict) -> dict:
+def _images(settings, d, one: pd.DataFrame, gen: pd.DataFrame, best_hist: dict, scoring) -> dict:
     """The pixels each arm shows: one-size per product (rendered here with ``[models].renderer``),
     the generated creative per group, the best historical creative per product; plus the masks."""
     from PIL import Image
 
-    from osmf.rendering import make_renderer, product_assets
-    from osmf.settings import load_models
+    from osmf.rendering import final_renderer, product_assets
     from osmf_models.gmllm.data import full_prompt
 
-    m = load_models()
     assets = product_assets(d.frames["products"], settings.home)
-    renderer = make_renderer(m.renderer, d.frames, settings.home, m.text_encoder)
+    renderer = final_renderer(scoring)
     load = lambda uri: np.asarray(Image.open(settings.home / uri).convert("RGB"))  # noqa: E731
     uri = dict(zip(d.frames["creatives"].creative_id, d.frames["creatives"].image_uri))
     return {"mask": {p: a[1] for p, a in assets.items()},
@@ -123,10 +121,11 @@ def heldout_fraction(settings, run_date: str, configured: float) -> float:
     return float(recorded)
 
 
-def per_group_table(run_date: str, settings, lake) -> tuple[pd.DataFrame, int, str]:
+def per_group_table(run_date: str, settings, lake) -> tuple[pd.DataFrame, int, dict]:
     """One row per (product, group) with held-out users: every arm's expected CTR and the styles
-    the world perceives; also the number of held-out users and the one-size model's source."""
+    the world perceives; also the number of held-out users and the models the arms came from."""
     from osmf.audience import is_heldout
+    from osmf.rendering import scoring_renderer
     from osmf.settings import load_grouping
     from osmf.training_data import load_group_data
     from osmf.world.simulator import Simulator
@@ -140,14 +139,16 @@ def per_group_table(run_date: str, settings, lake) -> tuple[pd.DataFrame, int, s
     # users in a fixed order, so the truth's mean over them is the same to the last bit on every run
     ug = ug[ug.user_id.map(lambda u: is_heldout(u, fraction))].sort_values("user_id")
     d = load_group_data(lake, settings.home, run_date)
-    one, one_src = one_size_backgrounds(settings, d, gen.gmllm_version.iloc[0], gen.grm_version.iloc[0])
-    img = _images(settings, d, one, gen, _best_historical(d.frames["group_creative_ctr"]))
+    scoring = scoring_renderer(d.frames, settings.home)
+    versions = {"gmllm": str(gen.gmllm_version.iloc[0]), "grm": str(gen.grm_version.iloc[0])}
+    one, one_src = one_size_backgrounds(settings, d, versions["gmllm"], versions["grm"], scoring)
+    img = _images(settings, d, one, gen, _best_historical(d.frames["group_creative_ctr"]), scoring)
     product_users = ug.groupby("product_id").user_id.apply(list)
     rows = [_group_row(sim, pid, gid, list(users), product_users[pid], img)
             for (pid, gid), users in ug.groupby(["product_id", "group_id"]).user_id if (pid, gid) in img["osmf"]]
     if not rows:
         raise ValueError(f"no held-out users in the groups of {run_date}; raise [grouping].eval_holdout_fraction")
-    return pd.DataFrame(rows), int(ug.user_id.nunique()), one_src
+    return pd.DataFrame(rows), int(ug.user_id.nunique()), {**versions, "one_size": one_src}
 
 
 def evaluate_ab(run_date: str, settings, lake=None, grouping_report: dict | None = None) -> tuple[dict, pd.DataFrame]:
@@ -159,13 +160,12 @@ def evaluate_ab(run_date: str, settings, lake=None, grouping_report: dict | None
 
     lake = lake or Lake(settings)
     tracking.setup(settings)
-    per_group, heldout, one_src = per_group_table(run_date, settings, lake)
-    gen = lake.read_pandas("generated_creatives", partition=run_date, columns=["gmllm_version", "grm_version"])
+    per_group, heldout, models = per_group_table(run_date, settings, lake)
     w = per_group.users.to_numpy()
     ctrs = {a: float(np.average(per_group[a], weights=w)) for a in ARMS}
     gap = ctrs["oracle"] - ctrs["one_size"]
     client = MlflowClient()
-    grm_v = client.get_model_version(registry.GRM, str(gen.grm_version.iloc[0]))
+    grm_v = client.get_model_version(registry.GRM, models["grm"])
     grm_metrics = client.get_run(grm_v.run_id).data.metrics
     report = {
         "run_date": run_date, "heldout_users": heldout, "groups": int(len(per_group)),
@@ -178,7 +178,7 @@ def evaluate_ab(run_date: str, settings, lake=None, grouping_report: dict | None
         "grm_pair_accuracy": grm_metrics.get("grm_pair_accuracy"),
         "grm_baseline_pair_accuracy": grm_metrics.get("baseline_pair_accuracy"),
         "grm_auroc": grm_metrics.get("grm_auroc"),
-        "models": {"gmllm": str(gen.gmllm_version.iloc[0]), "grm": grm_v.version, "one_size": one_src},
+        "models": models,
         "judged_on": "pixels: the world's hidden perception of each rendered creative's background",
     }
     if grouping_report:

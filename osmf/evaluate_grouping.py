@@ -51,9 +51,11 @@ def perceived(lake, sim, home: Path) -> dict:
     """creative_id -> the world's perceived style weights of the creative's pixels."""
     from PIL import Image
 
+    from osmf.rendering import product_assets
+
     creatives = lake.read_pandas("creatives")
     products = lake.read_pandas("products")
-    masks = {p: np.asarray(Image.open(Path(home) / u)) > 127 for p, u in zip(products.product_id, products.mask_uri)}
+    masks = {p: mask for p, (_, mask) in product_assets(products, home).items()}
     return {c: sim.perceive(np.asarray(Image.open(Path(home) / u).convert("RGB")), masks[p])
             for c, p, u in zip(creatives.creative_id, creatives.product_id, creatives.image_uri)}
 

@@ -115,10 +115,14 @@ def scoring_renderer(frames: dict, home: Path):
     return RetrievalRenderer(frames["creatives"], frames["products"], home, load_models().text_encoder)
 
 
-def make_renderer(kind: str, frames: dict, home: Path, encoder: str = "minilm"):
-    """A renderer of ``kind`` built from the lake's ``creatives`` and ``products`` (``frames``)."""
+def final_renderer(scoring: RetrievalRenderer, kind: str | None = None):
+    """The renderer of the creatives that are shown (``[models].renderer`` unless ``kind``): for
+    ``retrieval``, the scoring renderer itself (one index, built once)."""
+    from osmf.settings import load_models
+
+    kind = kind or load_models().renderer
     if kind == "retrieval":
-        return RetrievalRenderer(frames["creatives"], frames["products"], home, encoder)
+        return scoring
     if kind == "diffusers":
         from osmf_models.renderer import DiffusionRenderer, RendererConfig
 

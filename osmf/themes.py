@@ -34,11 +34,12 @@ def creative_vectors(creatives: pd.DataFrame, products: pd.DataFrame, home: Path
     """One vector per creative row: background colour histogram ++ weighted hashed prompt words."""
     from PIL import Image
 
+    from osmf.rendering import product_assets
     from osmf_models.gmllm.data import background_of
     from osmf_models.paag.features import hash_text
 
     prod = products.set_index("product_id")
-    masks = {p: np.asarray(Image.open(Path(home) / u)) > 127 for p, u in prod["mask_uri"].items()}
+    masks = {p: mask for p, (_, mask) in product_assets(products, home).items()}
     rows = []
     for pid, uri, prompt in zip(creatives.product_id, creatives.image_uri, creatives.background_prompt):
         img = np.asarray(Image.open(Path(home) / uri).convert("RGB"))
