@@ -26,7 +26,7 @@ COPY expectations ./expectations
 
 # torch first, from the CPU index (pinned like everywhere else), then the project with the pins.
 RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
- && pip install -c constraints.txt ".[text]" psycopg2-binary
+ && pip install -c constraints.txt ".[text]"
 
 # The Delta jars on Spark's classpath (the delta-spark backend; Maven Central is reachable at build).
 RUN SPARK_JARS="$(python -c 'import os, pyspark; print(os.path.join(os.path.dirname(pyspark.__file__), "jars"))')" \

@@ -48,8 +48,8 @@ def run(run_date: str, settings: Settings, run_id: str | None = None, spark=None
     lake = lake or Lake(settings)
     spark = spark or get_spark(settings)
     run_id = resolve_run_id(settings, run_id)
+    paths = ingest.landing_files(settings, run_date)  # before anything commits: no landing, no write
     load_dimensions.run(settings, run_id, lake)
-    paths = ingest.landing_files(settings, run_date)
     names = ingest.source_names(settings, paths)
     log.info("ingest %s: %d landing files (run %s)", run_date, len(paths), run_id)
 

@@ -166,7 +166,7 @@ class IngestResult:
 
 
 def landing_files(settings: Settings, run_date: str) -> list[str]:
-    day_dir = Path(settings.landing_root) / "events" / f"event_date={run_date}"
+    day_dir = settings.landing_day(run_date)
     files = sorted(glob.glob(str(day_dir / "*.jsonl")))
     if not files:
         raise FileNotFoundError(

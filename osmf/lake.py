@@ -79,6 +79,15 @@ class Lake:
             )
         return DeltaTable(str(self.path(name)), version=version)
 
+    def has_partition(self, name: str, value: Any) -> bool:
+        """Whether the table exists and holds rows in the partition ``value`` (metadata only)."""
+        if not self.exists(name):
+            return False
+        col = spec(name).partition_by
+        if col is None:
+            raise ValueError(f"table {name!r} is not partitioned")
+        return bool(self.table(name).file_uris(partition_filters=[(col, "=", partition_string(value))]))
+
     def version(self, name: str) -> int:
         return self.table(name).version()
 

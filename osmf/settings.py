@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 BACKENDS = ("delta-rs", "delta-spark")
+LANDING_MARKER = "_SUCCESS"  # left in a landing day's folder by its writer once every file is complete
 
 
 class SettingsError(ValueError):
@@ -33,6 +34,9 @@ class Settings:
     spark_master: str = "local[2]"
     spark_driver_memory: str = "2g"
     spark_shuffle_partitions: int = 4
+    spark_driver_host: str = "127.0.0.1"  # the address executors use to reach the driver (a cluster: this host's name)
+    spark_driver_bind_address: str = "127.0.0.1"  # where the driver listens (a cluster in containers: 0.0.0.0)
+    spark_cores_max: int = 0  # cores one application may take on a cluster (0 = the cluster's default: all)
     mlflow_tracking_uri: str = ""  # empty: sqlite:///$home/mlflow.db
     run_id: str = ""  # empty: derived per job run (see osmf.runinfo)
     log_level: str = "INFO"
@@ -45,6 +49,13 @@ class Settings:
     @property
     def landing_root(self) -> Path:
         return self.home / "landing"
+
+    def landing_day(self, run_date: str) -> Path:
+        """One day's landing folder: ``part-*.jsonl`` files, then ``_SUCCESS`` when complete."""
+        return self.landing_root / "events" / f"event_date={run_date}"
+
+    def landing_marker(self, run_date: str) -> Path:
+        return self.landing_day(run_date) / LANDING_MARKER
 
     @property
     def truth_root(self) -> Path:
@@ -172,6 +183,36 @@ class ModelsConfig:
     train_queue: str = "default"  # Airflow queue of the training/generation tasks (e.g. a GPU worker's)
 
 
+@dataclass(frozen=True)
+class AirflowConfig:
+    """The ``[airflow]`` table of the settings file; env ``OSMF_AIRFLOW_<KEY>``. Read while DAG
+    files parse (a TOML read, no I/O beyond it)."""
+
+    landing_timeout_minutes: int = 720  # how long a nightly ingest waits for the landing's _SUCCESS marker
+    landing_poke_seconds: int = 60  # how often the (deferred) landing sensor looks for it
+    ingest_max_active_runs: int = 8  # osmf_ingest runs at once (waiting sensors); its ingest task runs one at a time
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """The ``[stack]`` table: where ``osmf stack up`` puts each service (all on ``host``);
+    env ``OSMF_STACK_<KEY>``. docker-compose.yml uses the same ports."""
+
+    host: str = "127.0.0.1"
+    postgres_port: int = 5432
+    mlflow_port: int = 5000
+    airflow_port: int = 8080
+    airflow_log_port: int = 8793  # the scheduler's task-log server
+    triggerer_log_port: int = 8794
+    spark_master_port: int = 7077
+    spark_master_ui_port: int = 8081
+    spark_worker_ui_port: int = 8082
+    spark_worker_cores: int = 2
+    spark_worker_memory: str = "4g"
+    start_timeout_seconds: int = 180  # how long `up` waits for one service to answer
+    postgres_bin: str = ""  # the PostgreSQL server's bin folder (empty: the newest /usr/lib/postgresql/*/bin)
+
+
 _CHOICES = {("models", "size"): ("default", "tiny"), ("models", "renderer"): ("retrieval", "diffusers"),
             ("models", "text_encoder"): ("minilm", "hash"),
             ("models", "dpo_group_weighting"): ("equal", "pairs", "sqrt"),
@@ -220,6 +261,14 @@ def load_grouping(env: dict | None = None) -> GroupingConfig:
 
 def load_models(env: dict | None = None) -> ModelsConfig:
     return _load_table(ModelsConfig, "models", env)
+
+
+def load_airflow(env: dict | None = None) -> AirflowConfig:
+    return _load_table(AirflowConfig, "airflow", env)
+
+
+def load_stack(env: dict | None = None) -> StackConfig:
+    return _load_table(StackConfig, "stack", env)
 
 
 def offline_env() -> dict[str, str]:

@@ -26,12 +26,14 @@ def get_spark(settings: Settings | None = None):
          .config("spark.sql.session.timeZone", "UTC")
          .config("spark.ui.enabled", "false")
          .config("spark.ui.showConsoleProgress", "false")
-         .config("spark.driver.host", "127.0.0.1")
-         .config("spark.driver.bindAddress", "127.0.0.1")
+         .config("spark.driver.host", settings.spark_driver_host)
+         .config("spark.driver.bindAddress", settings.spark_driver_bind_address)
          .config("spark.local.dir", str(tmp))
          .config("spark.sql.warehouse.dir", str((settings.home / "spark-warehouse").resolve()))
          .config("spark.sql.execution.arrow.pyspark.enabled", "true")
          .config("spark.python.worker.reuse", "true"))
+    if settings.spark_cores_max > 0:
+        b = b.config("spark.cores.max", str(settings.spark_cores_max))
     if settings.lake_backend == "delta-spark":
         b = (b.config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
              .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog"))

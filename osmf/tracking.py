@@ -2,7 +2,9 @@
 (names, aliases, promotion) is ``osmf.registry``.
 
 * Tracking and registry: ``settings.mlflow_uri`` (``sqlite:///$OSMF_HOME/mlflow.db``), artifacts
-  in ``$OSMF_HOME/mlartifacts`` (experiment ``osmf``).
+  in ``$OSMF_HOME/mlartifacts`` (experiment ``osmf``). With a tracking server (an ``http(s)://``
+  URI) the experiment takes the server's artifact location (``mlflow-artifacts:/...``): artifacts
+  go through the server, so a model registered on one host loads on another with only the URL.
 * Lineage: ``log_lineage`` logs each table read as an MLflow dataset whose source is a
   ``DeltaDatasetSource`` with the exact table version (``mlflow.log_input``), and as run tags
   ``lineage.<table> = <version>`` so promotion can read the same versions back.
@@ -26,9 +28,17 @@ def setup(settings) -> str:
     mlflow.set_tracking_uri(settings.mlflow_uri)
     mlflow.set_registry_uri(settings.mlflow_uri)
     if mlflow.get_experiment_by_name(EXPERIMENT) is None:
-        mlflow.create_experiment(EXPERIMENT, artifact_location=Path(settings.mlflow_artifacts).resolve().as_uri())
+        mlflow.create_experiment(EXPERIMENT, artifact_location=artifact_location(settings))
     mlflow.set_experiment(EXPERIMENT)
     return settings.mlflow_uri
+
+
+def artifact_location(settings) -> str | None:
+    """Where a new experiment keeps its artifacts: the server's own store (``None``: the server
+    decides, proxied) for an HTTP tracking URI, else ``$OSMF_HOME/mlartifacts``."""
+    if settings.mlflow_uri.startswith(("http://", "https://")):
+        return None
+    return Path(settings.mlflow_artifacts).resolve().as_uri()
 
 
 def log_lineage(lake, reads: dict[str, tuple[int, object]], context: str = "training") -> None:

@@ -30,10 +30,18 @@ def train_queue() -> str:
 
 def task_options(step) -> dict:
     """The ``@task`` options of a chain step: its timeout, and the models queue when it has one."""
-    opts = {"task_id": step.name, "execution_timeout": timedelta(minutes=step.timeout_minutes)}
+    opts = {"task_id": step.name, "execution_timeout": timedelta(minutes=step.timeout_minutes),
+            "max_active_tis_per_dag": 1}
     if step.models_queue:
         opts["queue"] = train_queue()
     return opts
+
+
+def airflow_config():
+    """``[airflow]`` settings (cheap at parse time)."""
+    from osmf.settings import load_airflow
+
+    return load_airflow()
 
 
 def _conf(context) -> dict:
@@ -58,6 +66,33 @@ def run_date(context) -> str:
 def run_id(context) -> str:
     dr = context.get("dag_run")
     return f"airflow:{dr.dag_id}:{dr.run_id}" if dr is not None else "airflow"
+
+
+def landing_marker(context):
+    """The completion marker of the run date's landing folder (what ``wait_for_landing`` waits for)."""
+    from osmf.entrypoint import task_settings
+
+    return task_settings().landing_marker(run_date(context))
+
+
+def check_inputs(dag_id: str, context) -> dict:
+    """The first task of a stage that reads the lake: skips the run (and so every task after it,
+    and the asset event) with the reason when the run date's input is not there yet, or, for a
+    scheduled run, when an asset-triggered run already built the date."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from osmf.entrypoint import task_settings
+    from osmf_app import chain, steps
+
+    stage, day, settings = chain.stage(dag_id), run_date(context), task_settings()
+    reason = steps.missing_inputs(stage, day, settings)
+    dr = context.get("dag_run")
+    run_type = getattr(dr, "run_type", None)
+    if reason is None and getattr(run_type, "value", run_type) == "scheduled":
+        reason = steps.already_built(stage, day, settings)
+    if reason:
+        raise AirflowSkipException(f"skipped {dag_id} for {day}: {reason}")
+    return {"run_date": day}
 
 
 def run_step(dag_id: str, step: str, context) -> dict:

@@ -31,6 +31,9 @@ class Stage:
     asset: str  # updated when the stage succeeds
     validates: tuple[str, ...] = ()  # partitioned tables checked on the run date's partition
     validates_whole: tuple[str, ...] = ()  # dimension tables checked whole
+    needs: tuple[str, ...] = ()  # partitioned tables whose run-date partition must exist (else: skip)
+    needs_models: tuple[str, ...] = ()  # registered models whose @champion must exist (else: skip)
+    builds: str | None = None  # the table whose run-date partition means "done" (a cron run then skips)
 
     def step(self, name: str) -> Step:
         for s in self.steps:
@@ -44,11 +47,12 @@ INGEST = Stage("osmf_ingest", (Step("ingest"),), "impressions",
                validates_whole=("users", "products", "creatives"))
 REGROUP = Stage("osmf_regroup", (Step("paag_embeddings"), Step("group_users"), Step("group_ctr")), "groups",
                 validates=("user_product_embeddings", "user_groups", "groups", "group_creative_ctr",
-                           "group_preference_pairs"))
+                           "group_preference_pairs"), needs=("impressions",), builds="groups")
 TRAIN = Stage("osmf_train", (Step("train_grm", 120, True), Step("pretrain_gmllm", 240, True),
-                             Step("group_dpo", 240, True)), "models")
+                             Step("group_dpo", 240, True)), "models", needs=("groups", "group_preference_pairs"))
 GENERATE = Stage("osmf_generate", (Step("generate", 120, True),), "generated_creatives",
-                 validates=("generated_creatives",))
+                 validates=("generated_creatives",), needs=("groups",), needs_models=("osmf-grm", "osmf-gmllm"),
+                 builds="generated_creatives")
 STAGES = (INGEST, REGROUP, TRAIN, GENERATE)
 DAILY = (INGEST,)  # run for every landing date; the others run for the last date of a batch
 

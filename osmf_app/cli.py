@@ -170,7 +170,41 @@ def cmd_demo(args, settings) -> int:
     return run_demo(settings, _world_config(args.preset, args.config))
 
 
+def cmd_stack(args, settings) -> int:
+    from osmf_app.stack import stack_for
+
+    stack = stack_for(settings)
+    if args.stack_cmd == "env":
+        stack.secrets()
+        print(stack.write_env_file().read_text(), end="")
+        return 0
+    if args.stack_cmd == "up":
+        stack.up(say=_progress)
+    elif args.stack_cmd == "down":
+        stopped = stack.down(say=_progress)
+        print(f"stack down: {len(stopped)} process(es) stopped")
+        return 0
+    status = stack.status()
+    print(f"{'service':<24}{'pid':>8}  {'state':<9}address")
+    for name, st in status.items():
+        print(f"{name:<24}{st['pid'] or '-':>8}  {st['state']:<9}{st['address']}")
+    return 0 if all(st["state"] == "ready" for st in status.values()) else 3
+
+
 # ---- the parser ---------------------------------------------------------------------------------
+def _add_stack(sub) -> None:
+    st = sub.add_parser("stack", help="the production stack as local processes (Postgres, MLflow, Spark, Airflow)",
+                        description="Start, inspect or stop the real stack on this machine without Docker: "
+                                    "PostgreSQL, an MLflow server, a Spark standalone master and worker, and "
+                                    "Airflow's api-server, scheduler, dag-processor and triggerer, all on "
+                                    "[stack].host. State, secrets, pids and logs live in $OSMF_HOME/stack/.")
+    st.add_argument("stack_cmd", choices=["up", "status", "down", "env"],
+                    help="up: start what is not running (idempotent); status: each service (exit 3 unless all "
+                         "are ready); down: stop what up started; env: print the shell exports of the stack")
+    st.set_defaults(func=cmd_stack)
+
+
+
 def _add_world(sub) -> None:
     w = sub.add_parser("world", help="the synthetic GAIP-style world").add_subparsers(dest="world_cmd", required=True)
     g = w.add_parser("generate", help="generate a world into $OSMF_HOME (landing, world, truth)",
@@ -268,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="osmf", description="OSMF: one ad creative per group of users. "
                                 "State lives under $OSMF_HOME (default ./.osmf).")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_world, _add_data, _add_models, _add_evaluate, _add_sql, _add_lake):
+    for add in (_add_world, _add_data, _add_models, _add_evaluate, _add_sql, _add_lake, _add_stack):
         add(sub)
     d = sub.add_parser("demo", help="the main job: world -> the nightly chain through Airflow -> A/B report",
                        description="Generate the world, run the nightly chain through Airflow (ingest every "
@@ -287,8 +321,9 @@ def main(argv=None) -> int:
     if args.func is cmd_sql and not (args.list or args.query):
         parser.error("osmf sql: give a query (a .sql path, a name in sql/, or a SELECT) or --list")
     from osmf.world import WorldConfigError
+    from osmf_app.stack import StackError
 
-    return run_guarded(lambda settings: args.func(args, settings), (WorldConfigError,))
+    return run_guarded(lambda settings: args.func(args, settings), (WorldConfigError, StackError))
 
 
 if __name__ == "__main__":

@@ -73,3 +73,32 @@ def generate(run_date: str, settings, run_id=None, conf=None, **_) -> dict:
     from jobs import generate_creatives
 
     return {"run_date": run_date, **_flat(generate_creatives.run(run_date, settings, run_id=run_id))}
+
+
+def missing_inputs(stage, run_date: str, settings) -> str | None:
+    """Why the stage cannot run for ``run_date`` (its input partitions or champion models are not
+    there yet), or None. A scheduled run that finds this skips instead of failing."""
+    from osmf import registry, tracking
+    from osmf.lake import Lake
+    from osmf.tables import TABLES
+
+    lake = Lake(settings)
+    for table in stage.needs:
+        if not lake.has_partition(table, run_date):
+            return (f"no {table} for {run_date} yet (made by `{TABLES[table].made_by}`); "
+                    f"{stage.dag_id} runs when it lands")
+    if stage.needs_models:
+        tracking.setup(settings)
+        for name in stage.needs_models:
+            if registry.version_of(name, "champion") is None:
+                return f"no registered model {name}@champion yet (osmf_train makes it); {stage.dag_id} runs after it"
+    return None
+
+
+def already_built(stage, run_date: str, settings) -> str | None:
+    """Why a scheduled run has nothing to do (the stage's output for ``run_date`` exists), or None."""
+    from osmf.lake import Lake
+
+    if stage.builds and Lake(settings).has_partition(stage.builds, run_date):
+        return f"{stage.builds} for {run_date} is already built (an asset-triggered run made it); trigger to rebuild"
+    return None

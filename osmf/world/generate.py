@@ -230,6 +230,7 @@ def generate_world(cfg: WorldConfig, home: Path, progress: Callable[[str], None]
     _write_dimensions(world_dir, cfg, users, products, creatives)
     _write_truth(truth_dir, cfg, catalog.user_ids, truth, creatives, stats)
     _write_manifest(world_dir, cfg, counts)
+    _mark_landing_complete(landing_dir, cfg.dates)
     return WorldSummary(home, cfg.dates, counts.n_events, counts.n_lines, counts.n_malformed,
                         counts.n_duplicates, time.perf_counter() - t0)
 
@@ -497,6 +498,15 @@ def _write_landing_day(landing_dir: Path, date: str, day: _LandingDay, files_per
             "duplicates": int(is_dup[chunk].sum()), "malformed_by_kind": dict(sorted(kinds_here.items())),
         }
     return stats
+
+
+def _mark_landing_complete(landing_dir: Path, dates) -> None:
+    """The completion marker of every landing day, written last (after the dimension files), as a
+    landing writer would: a nightly ingest waits for it (see the osmf_ingest DAG)."""
+    from osmf.settings import LANDING_MARKER
+
+    for date in dates:
+        (landing_dir / f"event_date={date}" / LANDING_MARKER).touch()
 
 
 # ---- output files --------------------------------------------------------------------------------
