@@ -9,13 +9,14 @@ export HF_DATASETS_OFFLINE := 1
 export SPARK_LOCAL_IP := 127.0.0.1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup demo test bench bench-grouping clean help
+.PHONY: setup postgres demo test bench bench-grouping stack-up stack-status stack-down clean help
 
 help:
 	@echo "make demo   - set up .venv and run the main job (small world -> the nightly chain through Airflow -> A/B report)"
 	@echo "make test   - set up .venv and run the test suite"
 	@echo "make bench  - ingest benchmark (5M events; prints events/s and the ratio to raw pyarrow)"
 	@echo "make bench-grouping - batched MLlib grouping of 1000 products x 500 users vs scikit-learn"
+	@echo "make stack-up / stack-status / stack-down - the real stack as local processes (osmf stack ...)"
 	@echo "make clean  - remove .osmf (local state) and caches, keep .venv"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -26,12 +27,21 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e ".[test,text]"
 	touch $(STAMP)
 
-setup: $(STAMP)
+# Debian's PostgreSQL server for `osmf stack up` (and its end-to-end test), installed when missing
+postgres:
+	@if ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's postgresql (for osmf stack up)"; \
+	  apt-get install -y -q --no-install-recommends postgresql >/dev/null 2>&1 \
+	  || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends postgresql >/dev/null; }; \
+	else echo "warning: no PostgreSQL server: osmf stack up needs Debian's postgresql (apt-get install postgresql)"; fi
+
+setup: $(STAMP) postgres
 
 demo: $(STAMP)
 	PYSPARK_PYTHON=$(abspath $(BIN)/python) $(BIN)/osmf demo
 
-test: $(STAMP)
+test: $(STAMP) postgres
 	PYSPARK_PYTHON=$(abspath $(BIN)/python) $(BIN)/python -m pytest -q
 
 bench: $(STAMP)
@@ -40,5 +50,15 @@ bench: $(STAMP)
 bench-grouping: $(STAMP)
 	PYSPARK_PYTHON=$(abspath $(BIN)/python) $(BIN)/python bench/bench_grouping.py --engine grouped
 
+stack-up: $(STAMP) postgres
+	PYSPARK_PYTHON=$(abspath $(BIN)/python) $(BIN)/osmf stack up
+
+stack-status: $(STAMP)
+	$(BIN)/osmf stack status
+
+stack-down: $(STAMP)
+	$(BIN)/osmf stack down
+
 clean:
+	@if [ -d .osmf/stack/pids ] && [ -x $(BIN)/osmf ]; then $(BIN)/osmf stack down; fi
 	rm -rf .osmf .pytest_cache bench/out

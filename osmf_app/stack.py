@@ -345,6 +345,9 @@ class Stack:
         self.secrets()
         self.write_env_file()
         services = self.services()
+        for name in UP_ORDER:  # before anything starts: every port we need is ours to take
+            if self.process(name) is None:
+                self._check_port_free(services[name])
         t0 = time.perf_counter()
         for name in UP_ORDER:
             svc = services[name]
@@ -355,7 +358,6 @@ class Stack:
             if self.process(name) is not None:
                 say(f"{name}: already running (pid {self.process(name).pid})")
             else:
-                self._check_port_free(svc)
                 say(f"[{time.perf_counter() - t0:5.1f}s] {name}: starting ({svc.address})")
                 self._start(svc, say)
             if name == "postgres":

@@ -9,7 +9,7 @@ from osmf_app.cli import build_parser, main
 
 SUBCOMMANDS = [["world"], ["world", "generate"], ["world", "show"], ["ingest"], ["validate"], ["sql"],
                ["lake"], ["lake", "list"], ["lake", "history"], ["lake", "optimize"], ["lake", "vacuum"],
-               ["demo"], ["settings"], ["regroup"], ["evaluate"], ["evaluate", "grouping"], ["train"], ["promote"]]
+               ["demo"], ["settings"], ["regroup"], ["evaluate"], ["evaluate", "grouping"], ["train"], ["promote"], ["stack"]]
 
 
 @pytest.mark.parametrize("words", SUBCOMMANDS, ids=lambda w: " ".join(w))
@@ -42,3 +42,41 @@ def test_world_generate_and_lake_list(tmp_path, monkeypatch, capsys):
     assert (tmp_path / "landing/events/event_date=2026-01-01/part-0000.jsonl").is_file()
     assert main(["lake", "list"]) == 0
     assert "not created yet" in capsys.readouterr().out
+
+
+def test_stack_status_and_down_when_nothing_runs(tmp_path, monkeypatch, capsys):
+    """Nothing started: status says every service is stopped (exit 3), down stops nothing."""
+    monkeypatch.setenv("OSMF_HOME", str(tmp_path))
+    assert main(["stack", "status"]) == 3
+    out = capsys.readouterr().out
+    assert out.count("stopped") == 8 and "airflow-scheduler" in out and "postgres" in out
+    assert main(["stack", "down"]) == 0
+    assert "0 process(es) stopped" in capsys.readouterr().out
+
+
+def test_stack_up_refuses_a_taken_port_naming_the_setting(tmp_path, monkeypatch, capsys):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        monkeypatch.setenv("OSMF_HOME", str(tmp_path))
+        for key in ("POSTGRES", "AIRFLOW", "SPARK_MASTER", "SPARK_MASTER_UI", "SPARK_WORKER_UI"):
+            with socket.socket() as free:  # free now; only mlflow's is taken
+                free.bind(("127.0.0.1", 0))
+                monkeypatch.setenv(f"OSMF_STACK_{key}_PORT", str(free.getsockname()[1]))
+        monkeypatch.setenv("OSMF_STACK_MLFLOW_PORT", str(taken.getsockname()[1]))
+        assert main(["stack", "up"]) == 1
+    err = capsys.readouterr().err
+    assert "mlflow_port" in err and "OSMF_STACK_MLFLOW_PORT" in err
+    assert not (tmp_path / "stack" / "postgres").exists()  # nothing started, nothing initialised
+
+
+def test_stack_env_prints_the_exports(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("OSMF_HOME", str(tmp_path))
+    monkeypatch.setenv("OSMF_STACK_AIRFLOW_PORT", "18080")
+    assert main(["stack", "env"]) == 0
+    out = capsys.readouterr().out
+    assert "export AIRFLOW__CORE__EXECUTION_API_SERVER_URL='http://127.0.0.1:18080/execution/'" in out
+    assert "export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN='postgresql+psycopg2://osmf:" in out
+    assert oct((tmp_path / "stack" / "env.sh").stat().st_mode & 0o777) == "0o600"
