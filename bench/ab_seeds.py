@@ -84,7 +84,7 @@ def summary(reports: list[dict]) -> list[tuple]:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--preset", default="small", choices=["tiny", "small"])
+    src.add_argument("--preset", default="small", choices=["tiny", "small", "medium"])
     src.add_argument("--config", type=Path, help="a world TOML instead of a preset")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a [world] key (repeatable)")
     p.add_argument("--seeds", type=int, default=3, help="how many world seeds")

@@ -210,7 +210,7 @@ def _add_world(sub) -> None:
     g = w.add_parser("generate", help="generate a world into $OSMF_HOME (landing, world, truth)",
                      description="Generate a seeded world. Same config, same bytes.")
     src = g.add_mutually_exclusive_group(required=True)
-    src.add_argument("--preset", choices=["tiny", "small"], help="a bundled preset")
+    src.add_argument("--preset", choices=["tiny", "small", "medium"], help="a bundled preset")
     src.add_argument("--config", type=Path, help="a TOML file with a [world] table")
     g.set_defaults(func=cmd_world_generate)
     w.add_parser("show", help="print the current world's manifest").set_defaults(func=cmd_world_show)
@@ -308,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Generate the world, run the nightly chain through Airflow (ingest every "
                                    "day; regroup, train, generate the last), then evaluate the grouping and the "
                                    "simulated A/B test and print the results.")
-    d.add_argument("--preset", choices=["tiny", "small"], default="small")
+    d.add_argument("--preset", choices=["tiny", "small", "medium"], default="small")
     d.add_argument("--config", type=Path, default=None, help="a world TOML instead of a preset")
     d.set_defaults(func=cmd_demo)
     sub.add_parser("settings", help="print the effective settings").set_defaults(func=cmd_settings)

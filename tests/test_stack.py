@@ -35,7 +35,7 @@ for name in ("osmf-grm", "osmf-gmllm"):
     m = mlflow.pyfunc.load_model(f"models:/{name}@champion")
     print(name, v.version, type(m).__name__)
 """
-CHAIN_TIMEOUT = 1200  # seconds for the whole tiny chain through the real scheduler (measured: ~5 min)
+CHAIN_TIMEOUT = 2400  # seconds for the whole tiny chain through the real scheduler (generous: a busy 2-core machine)
 
 
 def _free_ports(n: int) -> list[int]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-PRESETS = ("tiny", "small")
+PRESETS = ("tiny", "small", "medium")
 
 
 class WorldConfigError(ValueError):
