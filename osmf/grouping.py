@@ -114,36 +114,92 @@ def nearest(X: np.ndarray, pidx: np.ndarray, C: np.ndarray) -> np.ndarray:
     return out
 
 
-def cluster_sums(X: np.ndarray, gidx: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per cluster (global index ``gidx`` < m): count, sum of rows (m x d), sum of squared norms.
-    ``bincount`` adds in row order, as ``X[members].sum(0)`` does, so means match bit for bit."""
+def cluster_sums(X: np.ndarray, gidx: np.ndarray, m: int, squares: bool = True):
+    """Per cluster (global index ``gidx`` < m): count, sum of rows (m x d) and, with ``squares``, sum
+    of squared norms. ``bincount`` adds in row order, as ``X[members].sum(0)`` does, so the means
+    match a per-product fit bit for bit."""
     n = np.bincount(gidx, minlength=m)
-    S = np.stack([np.bincount(gidx, weights=X[:, j], minlength=m) for j in range(X.shape[1])], 1)
-    Q = np.bincount(gidx, weights=(X**2).sum(1), minlength=m)
+    if X.shape[1] == 1:  # numpy sums a single column pairwise, not in row order: the same, per cluster
+        xs, ends = X[np.argsort(gidx, kind="stable"), 0], np.cumsum(n)
+        S = np.array([xs[e - c:e].sum() for e, c in zip(ends, n)])[:, None]
+    else:
+        S = np.stack([np.bincount(gidx, weights=X[:, j], minlength=m) for j in range(X.shape[1])], 1)
+    Q = np.bincount(gidx, weights=(X**2).sum(1), minlength=m) if squares else None
     return n, S.reshape(m, X.shape[1]), Q
 
 
-def lloyd_many(X: np.ndarray, pidx: np.ndarray, init: np.ndarray, max_iter: int) -> tuple[np.ndarray, np.ndarray]:
-    """Lloyd's K-Means for many products at once (init: P x k x d), each product exactly as a fit of
-    its own rows: ``max_iter`` iterations or until its centres are an exact fixed point (a product
-    stops being computed then; further iterations would change nothing). Returns the final labels
-    (nearest final centre) and centres."""
-    P, k, d = init.shape
-    C = init.astype(np.float64).copy()
-    act, Xa, pa = np.arange(P), X, pidx
+def _nearest_padded(XT: np.ndarray, C: np.ndarray) -> np.ndarray:
+    """``nearest`` for padded per-product blocks, rows as columns (XT: A x d x m; C: A x k x d),
+    with the same result. Centres are ranked by ||c||^2 - 2 x.c (one batched matmul, then
+    elementwise passes over the k centres); a row whose best two are closer than a bound on the
+    rounding of both this and the exact expression is recomputed with the exact expression, so
+    ties and near-ties get the same lowest-index answer. Returns A x m labels."""
+    d, k = XT.shape[1], C.shape[1]
+    cc = np.einsum("akd,akd->ak", C, C)[:, :, None]
+    G = np.matmul(C, XT)  # A x k x m
+    best, second, lab = cc[:, 0] - 2 * G[:, 0], np.full(G.shape[::2], np.inf), np.zeros(G.shape[::2], np.int64)
+    for j in range(1, k):
+        f = cc[:, j] - 2 * G[:, j]
+        better = f < best
+        second = np.where(better, best, np.minimum(second, f))
+        best = np.where(better, f, best)
+        lab[better] = j
+    tol = 64 * (d + 3) * np.finfo(np.float64).eps * ((XT**2).sum(1) + cc.max(1))
+    a, r = np.nonzero(second - best <= tol)
+    if len(a):
+        lab[a, r] = ((XT[a, :, r][:, None, :] - C[a]) ** 2).sum(-1).argmin(1)
+    return lab
+
+
+def _size_groups(counts: np.ndarray, slack: float = 1.25) -> list[np.ndarray]:
+    """Products in groups of similar audience size (padding to the largest wastes < 25%)."""
+    order = np.argsort(-counts, kind="stable")
+    groups, start, rows = [], 0, 0
+    for i, p in enumerate(order):
+        rows += counts[p]
+        if counts[order[start]] * (i - start + 1) > slack * rows:
+            groups.append(order[start:i])
+            start, rows = i, counts[p]
+    return groups + [order[start:]]
+
+
+def _lloyd_padded(Xg: np.ndarray, counts: np.ndarray, C: np.ndarray, max_iter: int):
+    """``lloyd_many`` for one size group (rows of the group's products, product-major)."""
+    A, k, d = C.shape
+    pl = np.repeat(np.arange(A), counts)
+    pos = np.arange(len(Xg)) - np.repeat(np.cumsum(counts) - counts, counts)
+    Xp = np.zeros((A, d, int(counts.max())))  # rows as columns: the distance passes run over m
+    Xp[pl, :, pos] = Xg
+    act, Xa, pa, posa, Pa = np.arange(A), Xg, pl, pos, Xp
     for _ in range(max_iter):
-        labels = nearest(Xa, pa, C[act])
-        n, S, _ = cluster_sums(Xa, pa * k + labels, len(act) * k)
-        old = C[act].reshape(-1, d)
-        new = np.where(n[:, None] > 0, S / np.maximum(n, 1)[:, None], old).reshape(-1, k, d)
-        moved = (new != C[act]).any(axis=(1, 2))
+        lab = _nearest_padded(Pa, C[act])[pa, posa]
+        n, S, _ = cluster_sums(Xa, pa * k + lab, len(act) * k, squares=False)
+        old = C[act]
+        new = np.where(n[:, None] > 0, S / np.maximum(n, 1)[:, None], old.reshape(-1, d)).reshape(-1, k, d)
+        moved = (new != old).any(axis=(1, 2))
         C[act] = new
         if not moved.all():
             keep = moved[pa]
-            act, Xa, pa = act[moved], Xa[keep], (np.cumsum(moved) - 1)[pa[keep]]
+            act, Xa, posa, Pa = act[moved], Xa[keep], posa[keep], Pa[moved]
+            pa = (np.cumsum(moved) - 1)[pa[keep]]
             if not len(act):
                 break
-    return nearest(X, pidx, C), C
+    return _nearest_padded(Xp, C)[pl, pos], C
+
+
+def lloyd_many(X: np.ndarray, counts: np.ndarray, init: np.ndarray, max_iter: int) -> tuple[np.ndarray, np.ndarray]:
+    """Lloyd's K-Means for many products at once: rows of X sorted by product (``counts`` rows
+    each), init P x k x d. Each product runs exactly as a fit of its own rows: ``max_iter``
+    iterations or until its centres are an exact fixed point (it stops being computed then; more
+    iterations would change nothing). Returns the final labels (nearest final centre) and centres.
+    Products of similar size are padded into one array and iterated together (batched matmul)."""
+    counts = np.asarray(counts, np.int64)
+    starts = np.cumsum(counts) - counts
+    labels, C = np.empty(len(X), np.int64), init.astype(np.float64).copy()
+    for grp in _size_groups(counts):
+        rows = np.arange(counts[grp].sum()) + np.repeat(starts[grp] - (np.cumsum(counts[grp]) - counts[grp]), counts[grp])
+        labels[rows], C[grp] = _lloyd_padded(X[rows], counts[grp], C[grp], max_iter)
+    return labels, C
 
 
 def point_silhouettes(X: np.ndarray, pidx: np.ndarray, labels: np.ndarray, n: np.ndarray, S: np.ndarray,
@@ -234,7 +290,7 @@ def fit_block(X: np.ndarray, products: list[str], counts: np.ndarray, ks, seed: 
             Xk, pk = X[rows], (np.cumsum(ok) - 1)[pidx[rows]]
             init = np.stack([kmeanspp_seeds(X[starts[p]:starts[p] + counts[p]], k, product_seed(seed, products[p], k))
                              for p in sub])
-            lab, _ = lloyd_many(Xk, pk, init, max_iter)
+            lab, _ = lloyd_many(Xk, counts[sub], init, max_iter)
             n, S, Q = cluster_sums(Xk, pk * k + lab, len(sub) * k)
             s = point_silhouettes(Xk, pk, lab, n.reshape(-1, k), S.reshape(-1, k, X.shape[1]), Q.reshape(-1, k))
             sil[sub], mins[sub], nonempty[sub] = summarise(pk, s, n.reshape(-1, k))
