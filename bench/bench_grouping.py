@@ -1,7 +1,9 @@
 """Grouping benchmark: for each size P products x N users of synthetic embeddings, the Spark
 grouping (``fit_candidates`` + ``choose_k``, engine ``auto`` by default) next to single-process
 scikit-learn K-Means on the same embeddings (one fit per product and K, with the same k-means++
-seeds, iterations and silhouette rule), in one Spark session.
+seeds, iterations and silhouette rule), in one Spark session. The Spark time starts with the data
+cached and the session's Python workers started (as in a pipeline run); scikit-learn gets one thread
+by default (``--sklearn-threads``): its OpenMP threads crawl on a machine busy with other work.
 
     make bench-grouping     # 1000x500 (goal: <= 2x scikit-learn), 10x200000 and 10000x200
     .venv/bin/python bench/bench_grouping.py --sizes 100x500,2x60000,1000x200   # a quick run
@@ -46,15 +48,18 @@ def to_spark(spark, X: np.ndarray):
     tbl = pa.table({"product_id": pids, "user_id": uids, "embedding": emb})
     df = spark.createDataFrame(tbl).repartition(int(spark.conf.get("spark.sql.shuffle.partitions"))).cache()
     df.count()
+    df.mapInArrow(lambda batches: (b.slice(0, 0) for b in batches), df.schema).count()  # Python workers up
     return df
 
 
-def sklearn_groups(X: np.ndarray, g) -> tuple[float, list, list]:
+def sklearn_groups(X: np.ndarray, g, threads: int) -> tuple[float, list, list]:
     """Single-process scikit-learn: seconds, chosen K and inertia at it (None for K=1) per product."""
     from sklearn.cluster import KMeans as SkKMeans
+    from threadpoolctl import threadpool_limits
 
     from osmf.grouping import kmeanspp_seeds, product_seed, silhouette_sqeuclidean
 
+    limit = threadpool_limits(threads) if threads > 0 else None
     t = time.perf_counter()
     chosen, inertia = [], []
     for p in range(len(X)):
@@ -68,7 +73,10 @@ def sklearn_groups(X: np.ndarray, g) -> tuple[float, list, list]:
                 best = (k, s, km.inertia_)
         chosen.append(best[0])
         inertia.append(best[2])
-    return time.perf_counter() - t, chosen, inertia
+    seconds = time.perf_counter() - t
+    if limit is not None:
+        limit.restore_original_limits()
+    return seconds, chosen, inertia
 
 
 def spark_inertia(X: np.ndarray, fits: dict, chosen: dict) -> np.ndarray:
@@ -106,8 +114,9 @@ def run_size(spark, P: int, N: int, args, g) -> dict:
     spark_s = time.perf_counter() - t
     emb_df.unpersist()
     print(f"Spark ({spark.sparkContext.master})  {spark_s:8.1f} s   ({sum(f.fits for f, _ in fits.values())} MLlib fits)", flush=True)
-    sk_s, sk_chosen, sk_inertia = sklearn_groups(X, g)
-    print(f"scikit-learn, one process  {sk_s:8.1f} s   ({P * len(g.k_candidates)} fits)", flush=True)
+    sk_s, sk_chosen, sk_inertia = sklearn_groups(X, g, args.sklearn_threads)
+    threads = f"{args.sklearn_threads} thread(s)" if args.sklearn_threads > 0 else "default threads"
+    print(f"scikit-learn, one process  {sk_s:8.1f} s   ({P * len(g.k_candidates)} fits, {threads})", flush=True)
     ours = spark_inertia(X, fits, chosen)
     same = [chosen[f"p{p:05d}"] == sk_chosen[p] for p in range(P)]
     both = [p for p in range(P) if same[p] and sk_inertia[p] is not None]
@@ -124,6 +133,8 @@ def main() -> int:
     ap.add_argument("--engine", choices=["auto", "mllib", "grouped"], default="auto")
     ap.add_argument("--mllib-min-users", type=int, default=None, help="auto's threshold (default: the setting's)")
     ap.add_argument("--products-per-fit", type=int, default=0)
+    ap.add_argument("--sklearn-threads", type=int, default=1,
+                    help="scikit-learn's OpenMP/BLAS threads (0 = its default: all cores; oversubscribes a busy machine)")
     args = ap.parse_args()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("OSMF_HOME", os.path.join(os.path.dirname(__file__), "out", "home"))
@@ -140,7 +151,8 @@ def main() -> int:
                        engine=args.engine, products_per_fit=args.products_per_fit, **extra)
     spark = get_spark(load_settings())
     rows = [run_size(spark, *map(int, size.lower().split("x")), args, g) for size in args.sizes.split(",")]
-    print(f"\nengine {g.engine} (mllib_min_users {g.mllib_min_users}), Spark {spark.sparkContext.master}")
+    print(f"\nengine {g.engine} (mllib_min_users {g.mllib_min_users}), Spark {spark.sparkContext.master}, "
+          f"scikit-learn threads {args.sklearn_threads or 'default'}")
     print(f"{'size':>12}  {'path':<22} {'Spark s':>8} {'sklearn s':>10} {'ratio':>6} {'same K':>7} {'inertia':>8}")
     for r in rows:
         print(f"{r['size']:>12}  {r['path']:<22} {r['spark']:8.1f} {r['sklearn']:10.1f} {r['spark'] / r['sklearn']:6.2f} "

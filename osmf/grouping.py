@@ -57,17 +57,51 @@ _CHUNK_ELEMENTS = 1 << 22  # rows x centres x dims of one vectorised distance st
 _BLOCK_ROWS = 1 << 16  # rows of whole products the grouped engine fits at once
 
 
+def _sum_axis0(D: np.ndarray) -> np.ndarray:
+    """D.sum(0) for D of shape (d, ...), added in the order numpy uses to sum a contiguous last axis
+    of length d (so it equals ``E.sum(-1)`` of the transposed array bit for bit): in sequence under
+    8 terms, else in 8 running sums, up to 128 terms (beyond, numpy recurses: not replicated)."""
+    d = len(D)
+    if d < 8:
+        return D.sum(0)  # an outer-axis reduction adds in sequence
+    if d > 128:
+        raise ValueError("more than 128 terms")
+    r = D[:8].copy()
+    for i in range(8, d - d % 8, 8):
+        r += D[i:i + 8]
+    res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+    for i in range(d - d % 8, d):
+        res += D[i]
+    return res
+
+
 def kmeanspp_seeds(X: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """Deterministic k-means++ initial centres (k x d) from the rows of X."""
+    """Deterministic k-means++ initial centres (k x d) from the rows of X. Each next centre is drawn
+    with probability proportional to the squared distance to the nearest centre so far, exactly as
+    ``rng.choice(n, p=d2 / d2.sum())`` draws it (its steps, without its argument checks)."""
     rng = np.random.default_rng(seed)
-    n = len(X)
+    n, d = X.shape
+    XT = np.ascontiguousarray(X.T, np.float64) if d <= 128 else None
+
+    def sq(i: int) -> np.ndarray:  # ((X - X[i]) ** 2).sum(1), bit for bit
+        if XT is None:
+            return ((X - X[i]) ** 2).sum(1)
+        D = XT - XT[:, i, None]
+        D *= D
+        return _sum_axis0(D)
+
     idx = [int(rng.integers(n))]
-    d2 = ((X - X[idx[0]]) ** 2).sum(1)
+    d2 = sq(idx[0])
     for _ in range(1, k):
         total = d2.sum()
-        nxt = int(rng.integers(n)) if total <= 0 else int(rng.choice(n, p=d2 / total))
+        if total <= 0:
+            nxt = int(rng.integers(n))
+        else:
+            cdf = (d2 / total).cumsum()
+            cdf /= cdf[-1]
+            nxt = int(cdf.searchsorted(rng.random(), side="right"))
         idx.append(nxt)
-        d2 = np.minimum(d2, ((X - X[nxt]) ** 2).sum(1))
+        d2 = np.minimum(d2, sq(nxt))
     return X[idx].astype(np.float64)
 
 
@@ -99,6 +133,13 @@ def silhouette_sqeuclidean(X: np.ndarray, labels: np.ndarray) -> float:
 # Rows belong to products 0..P-1 (``pidx``); per-product arrays are (P, k, ...). No Python loop runs
 # over points or products per iteration.
 
+def _one_thread():
+    """BLAS on one thread inside a Spark task (the executor already runs one task per core)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1)
+
+
 def _row_chunks(n: int, width: int):
     step = max(1, _CHUNK_ELEMENTS // max(width, 1))
     return (slice(i, min(i + step, n)) for i in range(0, n, step))
@@ -128,12 +169,13 @@ def cluster_sums(X: np.ndarray, gidx: np.ndarray, m: int, squares: bool = True):
     return n, S.reshape(m, X.shape[1]), Q
 
 
-def _nearest_padded(XT: np.ndarray, C: np.ndarray) -> np.ndarray:
+def _nearest_padded(XT: np.ndarray, C: np.ndarray, xx: np.ndarray | None = None) -> np.ndarray:
     """``nearest`` for padded per-product blocks, rows as columns (XT: A x d x m; C: A x k x d),
     with the same result. Centres are ranked by ||c||^2 - 2 x.c (one batched matmul, then
     elementwise passes over the k centres); a row whose best two are closer than a bound on the
     rounding of both this and the exact expression is recomputed with the exact expression, so
-    ties and near-ties get the same lowest-index answer. Returns A x m labels."""
+    ties and near-ties get the same lowest-index answer. ``xx``: the rows' squared norms (A x m).
+    Returns A x m labels."""
     d, k = XT.shape[1], C.shape[1]
     cc = np.einsum("akd,akd->ak", C, C)[:, :, None]
     G = np.matmul(C, XT)  # A x k x m
@@ -144,7 +186,7 @@ def _nearest_padded(XT: np.ndarray, C: np.ndarray) -> np.ndarray:
         second = np.where(better, best, np.minimum(second, f))
         best = np.where(better, f, best)
         lab[better] = j
-    tol = 64 * (d + 3) * np.finfo(np.float64).eps * ((XT**2).sum(1) + cc.max(1))
+    tol = 64 * (d + 3) * np.finfo(np.float64).eps * (((XT**2).sum(1) if xx is None else xx) + cc.max(1))
     a, r = np.nonzero(second - best <= tol)
     if len(a):
         lab[a, r] = ((XT[a, :, r][:, None, :] - C[a]) ** 2).sum(-1).argmin(1)
@@ -170,9 +212,10 @@ def _lloyd_padded(Xg: np.ndarray, counts: np.ndarray, C: np.ndarray, max_iter: i
     pos = np.arange(len(Xg)) - np.repeat(np.cumsum(counts) - counts, counts)
     Xp = np.zeros((A, d, int(counts.max())))  # rows as columns: the distance passes run over m
     Xp[pl, :, pos] = Xg
-    act, Xa, pa, posa, Pa = np.arange(A), Xg, pl, pos, Xp
+    xx = (Xp**2).sum(1)
+    act, Xa, pa, posa, Pa, XXa = np.arange(A), Xg, pl, pos, Xp, xx
     for _ in range(max_iter):
-        lab = _nearest_padded(Pa, C[act])[pa, posa]
+        lab = _nearest_padded(Pa, C[act], XXa)[pa, posa]
         n, S, _ = cluster_sums(Xa, pa * k + lab, len(act) * k, squares=False)
         old = C[act]
         new = np.where(n[:, None] > 0, S / np.maximum(n, 1)[:, None], old.reshape(-1, d)).reshape(-1, k, d)
@@ -180,11 +223,11 @@ def _lloyd_padded(Xg: np.ndarray, counts: np.ndarray, C: np.ndarray, max_iter: i
         C[act] = new
         if not moved.all():
             keep = moved[pa]
-            act, Xa, posa, Pa = act[moved], Xa[keep], posa[keep], Pa[moved]
+            act, Xa, posa, Pa, XXa = act[moved], Xa[keep], posa[keep], Pa[moved], XXa[moved]
             pa = (np.cumsum(moved) - 1)[pa[keep]]
             if not len(act):
                 break
-    return _nearest_padded(Xp, C)[pl, pos], C
+    return _nearest_padded(Xp, C, xx)[pl, pos], C
 
 
 def lloyd_many(X: np.ndarray, counts: np.ndarray, init: np.ndarray, max_iter: int) -> tuple[np.ndarray, np.ndarray]:
@@ -267,10 +310,10 @@ def _merge(parts: list[dict], ks) -> dict[int, tuple]:
 
 
 def _wide_schema(ks) -> str:
-    """Rows of a grouped job: assignment rows (user_id set, g<K> = group at K) and one score row per
-    product (user_id null; s<K> silhouette, m<K> smallest group, c<K> non-empty groups)."""
-    cols = [f"g{k} int" for k in ks] + [f"s{k} double, m{k} int, c{k} int" for k in ks]
-    return "product_id string, user_id string, " + ", ".join(cols)
+    """Rows of a grouped job: assignment rows (user_id set; g<K> = the user's group at K, null where
+    the product has fewer than K users) and one score row per product (user_id null; ``scores`` =
+    silhouette, smallest group, non-empty groups for each K in order; 0 groups: no fit at K)."""
+    return "product_id string, user_id string, " + ", ".join(f"g{k} int" for k in ks) + ", scores array<double>"
 
 
 def fit_block(X: np.ndarray, products: list[str], counts: np.ndarray, ks, seed: int, max_iter: int) -> dict:
@@ -347,16 +390,14 @@ def _block_batches(tbl, ks, seed: int, max_iter: int):
     counts = np.diff(np.concatenate([starts, [n]]))
     products = pid.take(pa.array(starts)).to_pylist()
     res = fit_block(X, products, counts, ks, seed, max_iter)
-    P = len(products)
     g_cols = [pa.array(res[k][0].astype(np.int32), mask=res[k][0] < 0) for k in ks]
-    null_scores = [c for _ in ks for c in (pa.nulls(n, pa.float64()), pa.nulls(n, pa.int32()), pa.nulls(n, pa.int32()))]
-    names = ["product_id", "user_id"] + [f"g{k}" for k in ks] + [f"{c}{k}" for k in ks for c in "smc"]
-    yield pa.RecordBatch.from_arrays([pid, uid, *g_cols, *null_scores], names=names)
-    scores = [c for k in ks for c in (pa.array(res[k][1], mask=~res[k][4]),
-                                      pa.array(res[k][2].astype(np.int32), mask=~res[k][4]),
-                                      pa.array(res[k][3].astype(np.int32), mask=~res[k][4]))]
-    yield pa.RecordBatch.from_arrays([pid.take(pa.array(starts)), pa.nulls(P, uid.type),
-                                      *[pa.nulls(P, pa.int32()) for _ in ks], *scores], names=names)
+    names = ["product_id", "user_id"] + [f"g{k}" for k in ks] + ["scores"]
+    yield pa.RecordBatch.from_arrays([pid, uid, *g_cols, pa.nulls(n, pa.list_(pa.float64()))], names=names)
+    per_k = [np.stack([res[k][1], res[k][2], np.where(res[k][4], res[k][3], 0)], 1) for k in ks]
+    sc = np.concatenate(per_k, 1)  # P x 3|K|
+    scores = pa.ListArray.from_arrays(pa.array(np.arange(0, sc.size + 1, sc.shape[1], dtype=np.int32)), pa.array(sc.ravel()))
+    yield pa.RecordBatch.from_arrays([pid.take(pa.array(starts)), pa.nulls(len(starts), uid.type),
+                                      *[pa.nulls(len(starts), pa.int32()) for _ in ks], scores], names=names)
 
 
 def _collect_wide(sdf, ks, fits: dict[int, int]) -> dict[int, tuple]:
@@ -366,14 +407,18 @@ def _collect_wide(sdf, ks, fits: dict[int, int]) -> dict[int, tuple]:
     tbl = sdf.toArrow()
     is_assign = pc.is_valid(tbl.column("user_id"))
     a = tbl.filter(is_assign).select(["product_id", "user_id"] + [f"g{k}" for k in ks]).to_pandas()
-    s = tbl.filter(pc.invert(is_assign)).drop_columns(["user_id"] + [f"g{k}" for k in ks]).to_pandas()
+    st = tbl.filter(pc.invert(is_assign))
+    products = st.column("product_id").to_pandas()
+    sc = st.column("scores").combine_chunks().flatten().to_numpy(zero_copy_only=False).reshape(len(products), 3 * len(ks))
     out = {}
-    for k in ks:
+    for i, k in enumerate(ks):
         ak = a.loc[a[f"g{k}"].notna(), ["product_id", "user_id", f"g{k}"]]
         ak = ak.rename(columns={f"g{k}": "group_id"}).astype({"group_id": np.int32}).reset_index(drop=True)
-        sk = s.loc[s[f"c{k}"].notna(), ["product_id", f"s{k}", f"m{k}", f"c{k}"]]
-        sk = sk.set_axis(_SCORE_COLUMNS, axis=1).astype({"silhouette": float, "min_size": np.int64, "k": np.int64})
-        out[k] = (FitResult(ak, fits.get(k, 0)), sk.reset_index(drop=True))
+        sil, mins, groups = sc[:, 3 * i], sc[:, 3 * i + 1], sc[:, 3 * i + 2]
+        fit = groups > 0
+        sk = pd.DataFrame({"product_id": products[fit].to_numpy(), "silhouette": sil[fit],
+                           "min_size": mins[fit].astype(np.int64), "k": groups[fit].astype(np.int64)})
+        out[k] = (FitResult(ak, fits.get(k, 0)), sk)
     return out
 
 
@@ -382,8 +427,9 @@ def _grouped_all_k(spark, emb_df, ks, seed: int, max_iter: int) -> dict[int, tup
     ks = tuple(ks)
 
     def run(batches):
-        for tbl in _whole_products(batches, _BLOCK_ROWS):
-            yield from _block_batches(tbl, ks, seed, max_iter)
+        with _one_thread():
+            for tbl in _whole_products(batches, _BLOCK_ROWS):
+                yield from _block_batches(tbl, ks, seed, max_iter)
 
     parts = int(spark.conf.get("spark.sql.shuffle.partitions"))
     sdf = (emb_df.select("product_id", "user_id", "embedding").repartition(parts, "product_id")
