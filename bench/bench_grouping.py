@@ -2,7 +2,8 @@
 grouping (``fit_candidates`` + ``choose_k``, engine ``auto`` by default) next to single-process
 scikit-learn K-Means on the same embeddings (one fit per product and K, with the same k-means++
 seeds, iterations and silhouette rule), in one Spark session. The Spark time starts with the data
-cached and the session's Python workers started (as in a pipeline run); scikit-learn gets one thread
+cached, the session's Python workers started and one small warm-up grouping done (as in a pipeline
+run, where earlier stages warm the JVM and the workers); scikit-learn gets one thread
 by default (``--sklearn-threads``): its OpenMP threads crawl on a machine busy with other work.
 
     make bench-grouping     # 1000x500 (goal: <= 2x scikit-learn), 10x200000 and 10000x200
@@ -98,6 +99,21 @@ def spark_inertia(X: np.ndarray, fits: dict, chosen: dict) -> np.ndarray:
     return within.reshape(P, m).sum(1)
 
 
+def warm(spark, g, dim: int) -> None:
+    """One small grouping through every engine path first, so that the timed runs do not pay for
+    the JVM compiling its shuffle and Arrow code or the Python workers importing the modules."""
+    from dataclasses import replace
+
+    from osmf.grouping import fit_candidates
+
+    emb_df = to_spark(spark, make_embeddings(20, 300, dim, 1))
+    t = time.perf_counter()
+    for engine in ("grouped", "mllib"):
+        fit_candidates(spark, emb_df, replace(g, engine=engine))
+    emb_df.unpersist()
+    print(f"warm-up (20 products x 300 users, engines grouped and mllib): {time.perf_counter() - t:.1f} s", flush=True)
+
+
 def run_size(spark, P: int, N: int, args, g) -> dict:
     from osmf.grouping import audience_sizes, choose_k, fit_candidates
 
@@ -133,6 +149,7 @@ def main() -> int:
     ap.add_argument("--engine", choices=["auto", "mllib", "grouped"], default="auto")
     ap.add_argument("--mllib-min-users", type=int, default=None, help="auto's threshold (default: the setting's)")
     ap.add_argument("--products-per-fit", type=int, default=0)
+    ap.add_argument("--no-warmup", dest="warmup", action="store_false", help="time the first grouping cold")
     ap.add_argument("--sklearn-threads", type=int, default=1,
                     help="scikit-learn's OpenMP/BLAS threads (0 = its default: all cores; oversubscribes a busy machine)")
     args = ap.parse_args()
@@ -150,6 +167,8 @@ def main() -> int:
     g = GroupingConfig(k_candidates=tuple(int(k) for k in args.ks.split(",")), min_group_size=30,
                        engine=args.engine, products_per_fit=args.products_per_fit, **extra)
     spark = get_spark(load_settings())
+    if args.warmup:
+        warm(spark, g, args.dim)
     rows = [run_size(spark, *map(int, size.lower().split("x")), args, g) for size in args.sizes.split(",")]
     print(f"\nengine {g.engine} (mllib_min_users {g.mllib_min_users}), Spark {spark.sparkContext.master}, "
           f"scikit-learn threads {args.sklearn_threads or 'default'}")

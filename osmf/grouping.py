@@ -379,16 +379,31 @@ def _whole_products(batches, block_rows: int):
         yield pa.Table.from_batches(pending)
 
 
-def _block_batches(tbl, ks, seed: int, max_iter: int):
-    """Fit a table of whole products for every K -> its assignment batch and its score batch."""
+def _by_product(spark, emb_df):
+    """The rows of each product together in one partition, sorted by product, then user id."""
+    parts = int(spark.conf.get("spark.sql.shuffle.partitions"))
+    return (emb_df.select("product_id", "user_id", "embedding").repartition(parts, "product_id")
+            .sortWithinPartitions("product_id", "user_id"))
+
+
+def _split_products(tbl):
+    """(product ids, user ids, X, starts, counts, products) of a table of whole products."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     pid, uid, X = _arrow_columns(tbl)
+    change = pc.not_equal(pid[1:], pid[:-1]).to_numpy(zero_copy_only=False) if len(pid) > 1 else np.zeros(0, bool)
+    starts = np.concatenate([[0], np.flatnonzero(change) + 1]).astype(np.int64)
+    counts = np.diff(np.concatenate([starts, [len(pid)]]))
+    return pid, uid, X, starts, counts, pid.take(pa.array(starts)).to_pylist()
+
+
+def _block_batches(tbl, ks, seed: int, max_iter: int):
+    """Fit a table of whole products for every K -> its assignment batch and its score batch."""
+    import pyarrow as pa
+
+    pid, uid, X, starts, counts, products = _split_products(tbl)
     n = len(pid)
-    starts = np.concatenate([[0], np.flatnonzero(pc.not_equal(pid[1:], pid[:-1]).to_numpy(zero_copy_only=False)) + 1])
-    counts = np.diff(np.concatenate([starts, [n]]))
-    products = pid.take(pa.array(starts)).to_pylist()
     res = fit_block(X, products, counts, ks, seed, max_iter)
     g_cols = [pa.array(res[k][0].astype(np.int32), mask=res[k][0] < 0) for k in ks]
     names = ["product_id", "user_id"] + [f"g{k}" for k in ks] + ["scores"]
@@ -431,10 +446,7 @@ def _grouped_all_k(spark, emb_df, ks, seed: int, max_iter: int) -> dict[int, tup
             for tbl in _whole_products(batches, _BLOCK_ROWS):
                 yield from _block_batches(tbl, ks, seed, max_iter)
 
-    parts = int(spark.conf.get("spark.sql.shuffle.partitions"))
-    sdf = (emb_df.select("product_id", "user_id", "embedding").repartition(parts, "product_id")
-           .sortWithinPartitions("product_id", "user_id").mapInArrow(run, _wide_schema(ks)))
-    return _collect_wide(sdf, ks, {})
+    return _collect_wide(_by_product(spark, emb_df).mapInArrow(run, _wide_schema(ks)), ks, {})
 
 
 def grouped_kmeans(spark, k: int, seed: int, max_iter: int = 20, emb_df=None) -> FitResult:
@@ -452,22 +464,29 @@ def _grid_offsets(products: list[str], spacing: float) -> dict[str, np.ndarray]:
     return {p: np.array([i // (g * g), (i // g) % g, i % g], np.float64) * spacing for i, p in enumerate(products)}
 
 
-def _seeds_all_k(emb_df, ks, seed: int) -> pd.DataFrame:
+def _seeds_all_k(spark, emb_df, ks, seed: int) -> pd.DataFrame:
     """Per product: audience size, radius and the k-means++ initial centres of every K <= size (one
     pass; the seeding is sequential per product, so a product's users meet in one task here)."""
+    import pyarrow as pa
+
     ks = tuple(ks)
 
-    def seeds(pdf: pd.DataFrame) -> pd.DataFrame:
-        pdf = pdf.sort_values("user_id")
-        X = np.stack(pdf["embedding"].to_numpy()).astype(np.float64)
-        pid = pdf["product_id"].iloc[0]
-        r = float(np.sqrt(((X - X.mean(0)) ** 2).sum(1).max()))
-        cs = [(k, kmeanspp_seeds(X, k, product_seed(seed, pid, k))) for k in ks if len(X) >= k]
-        return pd.DataFrame({"product_id": pid, "n": len(X), "radius": r, "k": [k for k, _ in cs],
-                             "centers": [c.ravel().tolist() for _, c in cs]})
+    def run(batches):
+        for tbl in _whole_products(batches, _BLOCK_ROWS):
+            _, _, X, starts, counts, products = _split_products(tbl)
+            cols: dict = {"product_id": [], "n": [], "radius": [], "k": [], "centers": []}
+            for pid, s, c in zip(products, starts, counts):
+                Xp = X[s:s + c]
+                r = float(np.sqrt(((Xp - Xp.mean(0)) ** 2).sum(1).max()))
+                for k in (k for k in ks if c >= k):
+                    for key, v in zip(cols, (pid, int(c), r, k, kmeanspp_seeds(Xp, k, product_seed(seed, pid, k)).ravel())):
+                        cols[key].append(v)
+            yield pa.RecordBatch.from_pydict(cols, schema=pa.schema(
+                [("product_id", pa.string()), ("n", pa.int64()), ("radius", pa.float64()), ("k", pa.int32()),
+                 ("centers", pa.list_(pa.float64()))]))
 
     schema = "product_id string, n long, radius double, k int, centers array<double>"
-    return emb_df.groupBy("product_id").applyInPandas(seeds, schema).toPandas()
+    return _by_product(spark, emb_df).mapInArrow(run, schema).toPandas()
 
 
 def _jvm_vectors(spark, emb_df, offsets: dict[str, np.ndarray]):
@@ -634,14 +653,20 @@ def _mllib_all_k(spark, emb_df, ks, seed: int, max_iter: int, products_per_fit: 
     """Engine ``mllib``: {K: (FitResult, scores)} for every K (see the module docstring)."""
     ks = tuple(ks)
     emb_df = emb_df.select("product_id", "user_id", "embedding")
-    sd = _seeds_all_k(emb_df, ks, seed)
+    t0 = time.perf_counter()
+    sd = _seeds_all_k(spark, emb_df, ks, seed)
     if sd.empty:
         return _empty(ks)
+    t1 = time.perf_counter()
     models, nfits = _mllib_fits(spark, emb_df, sd, ks, seed, max_iter, products_per_fit)
+    t2 = time.perf_counter()
     products = sorted(sd["product_id"].unique())
     arrays = {k: _model_arrays(models[k], products, k) for k in ks}
     stats = _stats_pass(emb_df, products, arrays, ks)
+    t3 = time.perf_counter()
     t = _assign_pass(emb_df, products, arrays, stats, ks)
+    log.info("mllib: seeds %.1fs, %d fits %.1fs, cluster sums %.1fs, assignment and silhouettes %.1fs", t1 - t0,
+             sum(nfits.values()), t2 - t1, t3 - t2, time.perf_counter() - t3)
     import pyarrow.compute as pc
 
     is_assign = pc.is_valid(t.column("user_id"))
