@@ -419,7 +419,9 @@ def _collect_wide(sdf, ks, fits: dict[int, int]) -> dict[int, tuple]:
     """{K: (FitResult, scores)} from a DataFrame of ``_wide_schema`` rows."""
     import pyarrow.compute as pc
 
+    t = time.perf_counter()
     tbl = sdf.toArrow()
+    t1 = time.perf_counter()
     is_assign = pc.is_valid(tbl.column("user_id"))
     a = tbl.filter(is_assign).select(["product_id", "user_id"] + [f"g{k}" for k in ks]).to_pandas()
     st = tbl.filter(pc.invert(is_assign))
@@ -434,16 +436,18 @@ def _collect_wide(sdf, ks, fits: dict[int, int]) -> dict[int, tuple]:
         sk = pd.DataFrame({"product_id": products[fit].to_numpy(), "silhouette": sil[fit],
                            "min_size": mins[fit].astype(np.int64), "k": groups[fit].astype(np.int64)})
         out[k] = (FitResult(ak, fits.get(k, 0)), sk)
+    log.info("grouped: Spark job %.1fs, %d rows to pandas %.1fs", t1 - t, len(a), time.perf_counter() - t1)
     return out
 
 
-def _grouped_all_k(spark, emb_df, ks, seed: int, max_iter: int) -> dict[int, tuple]:
-    """Engine ``grouped``: every product, every K, in one Spark job (see the module docstring)."""
+def _grouped_all_k(spark, emb_df, ks, seed: int, max_iter: int, block_rows: int = _BLOCK_ROWS) -> dict[int, tuple]:
+    """Engine ``grouped``: every product, every K, in one Spark job (see the module docstring);
+    ``block_rows``: rows of whole products fitted at once (memory, not results)."""
     ks = tuple(ks)
 
     def run(batches):
         with _one_thread():
-            for tbl in _whole_products(batches, _BLOCK_ROWS):
+            for tbl in _whole_products(batches, block_rows):
                 yield from _block_batches(tbl, ks, seed, max_iter)
 
     return _collect_wide(_by_product(spark, emb_df).mapInArrow(run, _wide_schema(ks)), ks, {})
