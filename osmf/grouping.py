@@ -8,10 +8,13 @@ its points; an empty cluster keeps its centre) for ``max_iter`` iterations or un
 point, then each user's nearest final centre. On the same seeds they give the same groups.
 
 ``grouped``: every product in ONE Spark job for ALL candidate K (repartition by product, sort by
-user, ``mapInArrow``). An executor streams whole products in blocks and runs the numpy Lloyd
-iterations of every product of a block at once (``lloyd_many``: no Python loop over points or
-products per iteration), and scores each K in the same pass. Linear in products; a product's
-audience must fit one task's memory.
+user, ``mapInArrow``). An executor streams whole products in blocks of about ``_BLOCK_ROWS`` rows
+and runs the Lloyd iterations of every product of a block at once (``lloyd_many``: products of
+similar size padded into one array, distances ranked with one batched matmul, near ties recomputed
+with the exact per-product expression; no Python loop over points or products per iteration), and
+scores each K in the same pass. The numbers are those of a per-product fit bit for bit (tests
+compare with a plain per-product loop). Linear in products; a product's audience must fit one
+task's memory.
 
 ``mllib``: Spark MLlib K-Means, distributed over users, batched so the number of fits does not
 grow with the number of products. Each product's embeddings get three extra coordinates, its cell
@@ -28,9 +31,9 @@ assignment and the silhouette are two vectorised passes over the users (``mapInA
 per-cluster sums, without gathering a product on one executor (only the k-means++ seeding, which is
 sequential per product, does).
 
-``auto`` (default): products whose audience has at least ``mllib_min_users`` users go to
-``mllib``, the others to ``grouped``; the union is exactly what the chosen engine gives each
-product alone.
+``auto`` (default): one count of each product's audience, then products with at least
+``mllib_min_users`` users go to ``mllib`` and the others to ``grouped``; each product gets the
+groups and scores that the engine it goes to gives it (which are the other engine's as well).
 
 (``pyspark.ml.clustering.KMeans`` does not expose an initial model in Python; the RDD-based
 ``mllib`` K-Means of the same library does, and that is what makes the batching exact.)
