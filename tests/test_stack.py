@@ -196,7 +196,7 @@ def test_the_real_stack_end_to_end(stack_home):
         busy = [r for r in api.dag_runs("osmf_regroup") if r["state"] in ("queued", "running")]
         return bool(regroups) and not busy
 
-    api.wait("the backfill and the regroup it triggers", backfill_and_regroup_done, 900,
+    api.wait("the backfill and the regroup it triggers", backfill_and_regroup_done, 1800,
              fail=lambda: _failed(api, ("osmf_ingest", "osmf_regroup"), since))
     backfill_runs = [r for r in api.dag_runs("osmf_ingest") if r["run_type"] == "backfill"]
     assert len(backfill_runs) == len(dates) and all(r["state"] == "success" for r in backfill_runs)
