@@ -9,13 +9,14 @@ export HF_DATASETS_OFFLINE := 1
 export SPARK_LOCAL_IP := 127.0.0.1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup postgres demo test bench bench-grouping stack-up stack-status stack-down clean help
+.PHONY: setup postgres demo test bench bench-grouping bench-chain stack-up stack-status stack-down clean help
 
 help:
 	@echo "make demo   - set up .venv and run the main job (small world -> the nightly chain through Airflow -> A/B report)"
 	@echo "make test   - set up .venv and run the test suite"
 	@echo "make bench  - ingest benchmark (5M events; prints events/s and the ratio to raw pyarrow)"
 	@echo "make bench-grouping - batched MLlib grouping of 1000 products x 500 users vs scikit-learn"
+	@echo "make bench-chain - the nightly chain on the medium world (stage times, driver peak RSS)"
 	@echo "make stack-up / stack-status / stack-down - the real stack as local processes (osmf stack ...)"
 	@echo "make clean  - remove .osmf (local state) and caches, keep .venv"
 
@@ -49,6 +50,9 @@ bench: $(STAMP)
 
 bench-grouping: $(STAMP)
 	PYSPARK_PYTHON=$(abspath $(BIN)/python) $(BIN)/python bench/bench_grouping.py --engine grouped
+
+bench-chain: $(STAMP)
+	PYSPARK_PYTHON=$(abspath $(BIN)/python) $(BIN)/python bench/bench_chain.py --preset medium
 
 stack-up: $(STAMP) postgres
 	PYSPARK_PYTHON=$(abspath $(BIN)/python) $(BIN)/osmf stack up
