@@ -25,9 +25,11 @@ class LandingSensor(BaseSensorOperator):
 
         from osmf_app.airflow_tasks import landing_marker
 
-        if self.poke(context):
-            return str(landing_marker(context))
-        self.defer(trigger=FileTrigger(filepath=str(landing_marker(context)), poke_interval=self.poke_interval),
+        path = landing_marker(context)
+        self.log.info("landing marker %s: %s", path, "found" if path.exists() else "not yet")
+        if path.exists():
+            return str(path)
+        self.defer(trigger=FileTrigger(filepath=str(path), poke_interval=self.poke_interval),
                    method_name="execute_complete", timeout=timedelta(seconds=self.timeout))
 
     def execute_complete(self, context, event=None):

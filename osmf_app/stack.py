@@ -355,8 +355,9 @@ class Stack:
                 self._init_postgres(say)
             if name == "airflow-apiserver":
                 self._migrate_airflow(say)
-            if self.process(name) is not None:
-                say(f"{name}: already running (pid {self.process(name).pid})")
+            running = self.process(name)
+            if running is not None:
+                say(f"{name}: already running (pid {running.pid})")
             else:
                 say(f"[{time.perf_counter() - t0:5.1f}s] {name}: starting ({svc.address})")
                 self._start(svc, say)
@@ -381,6 +382,7 @@ class Stack:
         import psutil
 
         stopped: list[int] = []
+        services = self.services()
         for name in DOWN_ORDER:
             proc = self.process(name)
             if proc is None:  # never started, already stopped, or the pid now belongs to someone else
@@ -388,7 +390,7 @@ class Stack:
                 continue
             tree = [proc, *proc.children(recursive=True)]
             say(f"{name}: stopping pid {proc.pid} ({len(tree) - 1} child processes)")
-            proc.send_signal(self.services()[name].stop_signal)
+            proc.send_signal(services[name].stop_signal)
             _, alive = psutil.wait_procs([proc], timeout=grace_seconds)
             rest = [p for p in tree if p.is_running()] + alive
             for p in rest:
