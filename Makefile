@@ -15,7 +15,7 @@ help:
 	@echo "make demo   - set up .venv and run the main job (small world -> the nightly chain through Airflow -> A/B report)"
 	@echo "make test   - set up .venv and run the test suite"
 	@echo "make bench  - ingest benchmark (5M events; prints events/s and the ratio to raw pyarrow)"
-	@echo "make bench-grouping - batched MLlib grouping of 1000 products x 500 users vs scikit-learn"
+	@echo "make bench-grouping - grouping (engine auto) vs scikit-learn: 1000x500 (goal <= 2x), 10x200000, 10000x200 products x users"
 	@echo "make bench-chain - the nightly chain on the medium world (stage times, driver peak RSS)"
 	@echo "make stack-up / stack-status / stack-down - the real stack as local processes (osmf stack ...)"
 	@echo "make clean  - remove .osmf (local state) and caches, keep .venv"
@@ -49,7 +49,7 @@ bench: $(STAMP)
 	PYSPARK_PYTHON=$(abspath $(BIN)/python) $(BIN)/python bench/bench_ingest.py
 
 bench-grouping: $(STAMP)
-	PYSPARK_PYTHON=$(abspath $(BIN)/python) $(BIN)/python bench/bench_grouping.py --engine grouped
+	PYSPARK_PYTHON=$(abspath $(BIN)/python) $(BIN)/python bench/bench_grouping.py --engine auto --sizes 1000x500,10x200000,10000x200
 
 bench-chain: $(STAMP)
 	PYSPARK_PYTHON=$(abspath $(BIN)/python) $(BIN)/python bench/bench_chain.py --preset medium

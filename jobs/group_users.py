@@ -1,8 +1,10 @@
-"""Group each product's audience: Spark MLlib K-Means over the PAAG embeddings of the run date,
-K chosen per product from ``[grouping].k_candidates`` by silhouette (squared Euclidean, as MLlib's
-ClusteringEvaluator) subject to ``min_group_size``. One batched MLlib fit per candidate K covers
-every product (see ``osmf/grouping.py``), so the number of Spark jobs does not grow with the
-number of products. Writes ``user_groups`` and ``groups`` for the run date.
+"""Group each product's audience: K-Means over the PAAG embeddings of the run date, K chosen per
+product from ``[grouping].k_candidates`` by silhouette (squared Euclidean, as MLlib's
+ClusteringEvaluator) subject to ``min_group_size``. With the default engine ``auto``, audiences of
+at least ``mllib_min_users`` users are fitted with Spark MLlib K-Means (distributed over users, one
+batched fit per candidate K), all other products in one grouped Spark job that tries every
+candidate K at once (see ``osmf/grouping.py``); neither grows in Spark jobs with the number of
+products. Writes ``user_groups`` and ``groups`` for the run date.
 """
 
 from __future__ import annotations

@@ -157,7 +157,10 @@ class GroupingConfig:
     seed: int = 42
     max_iter: int = 20  # Lloyd iterations (batched and per-product fits run the same number)
     products_per_fit: int = 0  # cap on products per MLlib fit (0 = all: one fit per K)
-    engine: str = "mllib"  # "mllib" (one MLlib fit per K) | "grouped" (numpy Lloyd per product, one Spark job per K)
+    # "auto": products with >= mllib_min_users users with MLlib, the others grouped | "mllib" (MLlib
+    # K-Means over users, one fit per K) | "grouped" (numpy Lloyd per product, one Spark job for all K)
+    engine: str = "auto"
+    mllib_min_users: int = 50000  # auto: audiences this large are fitted with MLlib (distributed over users)
     paag_epochs: int = 6
     paag_themes: int = 8  # visual themes PAAG finds in the historical creatives (its taste vocabulary)
     prior_strength: float = 50.0  # Beta prior pseudo-impressions, centred on the product CTR
@@ -217,7 +220,7 @@ _CHOICES = {("models", "size"): ("default", "tiny"), ("models", "renderer"): ("r
             ("models", "text_encoder"): ("minilm", "hash"),
             ("models", "dpo_group_weighting"): ("equal", "pairs", "sqrt"),
             ("models", "dpo_pair_source"): ("observed", "grm", "both"),
-            ("grouping", "engine"): ("mllib", "grouped")}
+            ("grouping", "engine"): ("auto", "mllib", "grouped")}
 
 
 def _load_table(cls, section: str, env: dict | None):

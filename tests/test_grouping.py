@@ -1,5 +1,7 @@
-"""Product-aware grouping on the tiny world: batched MLlib equals per-product fits, deterministic
-K selection, one group per audience user, CTR tables adding up, evaluation keys."""
+"""Product-aware grouping on the tiny world: batched MLlib equals per-product fits, the vectorised
+numpy K-Means equals a per-product fit bit for bit, ``auto`` gives each audience the groups of the
+engine it dispatches to, deterministic K selection, one group per audience user, CTR tables adding
+up, evaluation keys."""
 
 import json
 
@@ -81,6 +83,124 @@ def test_grouped_engine_equals_mllib(embeddings, spark, lake, grouping_cfg):
         assert c.fits == 2
         pd.testing.assert_frame_equal(a.sort_values(key).reset_index(drop=True),
                                       c.assignments.sort_values(key).reset_index(drop=True))
+
+
+def _reference_seeds(X: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """k-means++ as the grouping drew it before the engines were vectorised (``rng.choice``)."""
+    rng = np.random.default_rng(seed)
+    idx = [int(rng.integers(len(X)))]
+    d2 = ((X - X[idx[0]]) ** 2).sum(1)
+    for _ in range(1, k):
+        total = d2.sum()
+        nxt = int(rng.integers(len(X))) if total <= 0 else int(rng.choice(len(X), p=d2 / total))
+        idx.append(nxt)
+        d2 = np.minimum(d2, ((X - X[nxt]) ** 2).sum(1))
+    return X[idx].astype(np.float64)
+
+
+def _reference_lloyd(X: np.ndarray, init: np.ndarray, max_iter: int):
+    """One product's K-Means as the grouped engine ran it before (a plain per-product loop)."""
+    C = init.astype(np.float64).copy()
+    for _ in range(max_iter):
+        labels = ((X[:, None, :] - C[None, :, :]) ** 2).sum(-1).argmin(1)
+        new = C.copy()
+        for j in range(len(C)):
+            if (labels == j).any():
+                new[j] = X[labels == j].mean(0)
+        if np.array_equal(new, C):
+            break
+        C = new
+    return ((X[:, None, :] - C[None, :, :]) ** 2).sum(-1).argmin(1), C
+
+
+@pytest.mark.parametrize("dim", [1, 3, 8, 13])
+def test_vectorised_kmeans_is_the_per_product_fit_bit_for_bit(dim):
+    """Seeds, Lloyd iterations for many products at once (padded, batched matmul with exact
+    rechecks of near ties) and the per-product silhouette: the same numbers as one product at a
+    time, on data with exact ties (integer grid), points far from the origin and mixed sizes."""
+    from osmf.grouping import fit_block, kmeanspp_seeds, lloyd_many, product_seed
+
+    rng = np.random.default_rng(dim)
+    counts = np.array([7, 40, 41, 300, 35, 1200, 9])
+    Xs = [rng.integers(0, 3, (counts[0], dim)).astype(float), rng.integers(0, 2, (counts[1], dim)).astype(float)]
+    Xs += [rng.normal(0, 1, (c, dim)) * 10 ** rng.uniform(-1, 2) + rng.normal(0, 5, dim) for c in counts[2:-1]]
+    Xs += [rng.normal(0, 1, (counts[-1], dim)) + 1e4]
+    X = np.concatenate(Xs)
+    for k in (2, 5):
+        init = np.stack([kmeanspp_seeds(x, k, product_seed(7, f"p{i}", k)) for i, x in enumerate(Xs)])
+        for i, x in enumerate(Xs):
+            assert np.array_equal(init[i], _reference_seeds(x, k, product_seed(7, f"p{i}", k))), (k, i)
+        for max_iter in (1, 4, 30):
+            labels, C = lloyd_many(X, counts, init, max_iter)
+            own = np.repeat(np.arange(len(Xs)), counts)
+            for i, x in enumerate(Xs):
+                ref_labels, ref_C = _reference_lloyd(x, init[i], max_iter)
+                assert np.array_equal(labels[own == i], ref_labels), (k, max_iter, i)
+                assert np.array_equal(C[i], ref_C), (k, max_iter, i)
+    res = fit_block(X, [f"p{i}" for i in range(len(Xs))], counts, (2, 8), 7, 20)
+    for i, x in enumerate(Xs):
+        lab, sil, min_size, groups, fitted = (r[own == i] if j == 0 else r[i] for j, r in enumerate(res[8]))
+        assert fitted == (len(x) >= 8) and (not fitted or (lab >= 0).all())
+        lab, sil, min_size, groups, _ = (r[own == i] if j == 0 else r[i] for j, r in enumerate(res[2]))
+        assert np.array_equal(lab, _reference_lloyd(x, _reference_seeds(x, 2, product_seed(7, f"p{i}", 2)), 20)[0])
+        sizes = np.bincount(lab)
+        assert (min_size, groups) == (sizes[sizes > 0].min(), (sizes > 0).sum())
+        ref = silhouette_sqeuclidean(x, lab)  # both from cluster sums: as exact as eps x |x|^2 allows
+        assert (np.isnan(sil) and np.isnan(ref)) or abs(sil - ref) < 1e-12 * (x**2).sum(1).max(), (i, sil, ref)
+
+
+def _tiny_audiences(spark):
+    """Synthetic embeddings: audiences of 3, 40 and 61 users (small) and 150 and 260 (large)."""
+    rng = np.random.default_rng(5)
+    rows = []
+    for p, n in enumerate([3, 40, 150, 61, 260]):
+        centres = rng.normal(0, 2, (3, 4))
+        X = centres[rng.integers(0, 3, n)] + rng.normal(0, 0.5, (n, 4))
+        rows += [(f"p{p}", f"u{u:04d}", x.tolist()) for u, x in zip(rng.permutation(5000)[:n], X)]
+    emb = pd.DataFrame(rows, columns=["product_id", "user_id", "embedding"])
+    return emb, spark.createDataFrame(emb, "product_id string, user_id string, embedding array<double>").repartition(3)
+
+
+def test_auto_fits_large_audiences_with_mllib_and_the_rest_grouped(spark):
+    """With ``mllib_min_users`` = 100, ``auto`` gives the large audiences exactly the groups and
+    scores of the ``mllib`` engine (one MLlib fit per K for both) and the small ones those of the
+    ``grouped`` engine (no MLlib fit); the two engines agree with each other as well, and a
+    product with fewer users than K gets no groups at that K."""
+    from dataclasses import replace
+
+    from osmf.grouping import _grouped_all_k, fit_candidates
+    from osmf.settings import GroupingConfig
+
+    emb, emb_df = _tiny_audiences(spark)
+    g = GroupingConfig(k_candidates=(2, 3, 5), min_group_size=5, mllib_min_users=100, max_iter=30)
+    assert g.engine == "auto"
+    auto, grouped, mllib = (fit_candidates(spark, emb_df, replace(g, engine=e)) for e in ("auto", "grouped", "mllib"))
+    large, key = {"p2", "p4"}, ["product_id", "user_id"]
+
+    def part(df, products):
+        return df[df["product_id"].isin(products)].sort_values(list(df.columns[:2])).reset_index(drop=True)
+
+    for k in g.k_candidates:
+        assert auto[k][0].fits == 1 and grouped[k][0].fits == 0 and mllib[k][0].fits == 1
+        small = set(emb["product_id"]) - large
+        for products, engine in ((large, mllib), (small, grouped)):
+            pd.testing.assert_frame_equal(part(auto[k][0].assignments, products), part(engine[k][0].assignments, products))
+            pd.testing.assert_frame_equal(part(auto[k][1], products), part(engine[k][1], products), atol=1e-9)
+        pd.testing.assert_frame_equal(part(grouped[k][0].assignments, set(emb["product_id"])),
+                                      part(mllib[k][0].assignments, set(emb["product_id"])))
+        pd.testing.assert_frame_equal(part(grouped[k][1], set(emb["product_id"])), part(mllib[k][1], set(emb["product_id"])),
+                                      atol=1e-9)
+        fitted = set(auto[k][0].assignments["product_id"])
+        assert fitted == {p for p, n in emb.groupby("product_id").size().items() if n >= k}
+        a = auto[k][0].assignments.merge(emb, on=key)
+        for pid, grp in a.groupby("product_id"):
+            X, lab = np.stack(grp["embedding"].to_numpy()), grp["group_id"].to_numpy()
+            score = auto[k][1].set_index("product_id").loc[pid]
+            assert abs(score["silhouette"] - silhouette_sqeuclidean(X, lab)) < 1e-9
+            assert score["min_size"] == np.bincount(lab)[np.unique(lab)].min() and score["k"] == len(np.unique(lab))
+        # fitting in blocks of a few whole products changes nothing
+        blocks = _grouped_all_k(spark, emb_df, (k,), g.seed, g.max_iter, block_rows=7)[k][0].assignments
+        pd.testing.assert_frame_equal(part(blocks, set(emb["product_id"])), part(grouped[k][0].assignments, set(emb["product_id"])))
 
 
 def test_silhouette_is_mllib_clustering_evaluator(embeddings, spark):

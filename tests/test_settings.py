@@ -53,3 +53,19 @@ def test_grouping_and_models_tables_name_a_bad_key_or_value(tmp_path):
         load_models({"OSMF_CONFIG": str(cfg)})
     with pytest.raises(SettingsError, match="'best_of_n'.*invalid value"):
         load_models({"OSMF_MODELS_BEST_OF_N": "many"})
+
+
+def test_grouping_engine_is_auto_by_default_with_a_threshold(tmp_path):
+    from osmf.settings import GroupingConfig, load_grouping
+
+    g = load_grouping({})
+    assert (g.engine, g.mllib_min_users) == ("auto", GroupingConfig.mllib_min_users) and g.mllib_min_users > 0
+    cfg = tmp_path / "osmf.toml"
+    cfg.write_text('[grouping]\nengine = "grouped"\nmllib_min_users = 1000\n')
+    assert (load_grouping({"OSMF_CONFIG": str(cfg)}).engine, load_grouping({"OSMF_CONFIG": str(cfg)}).mllib_min_users) == ("grouped", 1000)
+    env = {"OSMF_GROUPING_ENGINE": "mllib", "OSMF_GROUPING_MLLIB_MIN_USERS": "20000"}
+    assert (load_grouping(env).engine, load_grouping(env).mllib_min_users) == ("mllib", 20000)
+    with pytest.raises(SettingsError, match="'engine'.*choose one of auto, mllib, grouped"):
+        load_grouping({"OSMF_GROUPING_ENGINE": "sklearn"})
+    with pytest.raises(SettingsError, match="'mllib_min_users'.*invalid value"):
+        load_grouping({"OSMF_GROUPING_MLLIB_MIN_USERS": "many"})
