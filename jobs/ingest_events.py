@@ -1,8 +1,10 @@
-"""Ingest one day of landing events: landing JSONL -> ``impressions`` (MERGE on event_id) and
-``quarantine`` (raw line, source file, line number, reason), with a per-file ``ingest_audit``.
+"""Ingest one day of landing events: landing JSONL -> ``impressions`` (new events appended, deduplicated
+on event_id within the date) and ``quarantine`` (raw line, source file, line number, reason), with a
+per-file ``ingest_audit``.
 
 The contract (what counts as accepted, duplicate or quarantined, the per-file invariant, reruns)
-is in :mod:`osmf.ingest`; this job loads the dimensions, reads, calls it, writes and logs.
+is in :mod:`osmf.ingest`; this job loads the dimensions, reads, calls it, writes and logs. Nothing
+is collected to the driver but the counts: the tables are written by the Spark data source writer.
 """
 
 from __future__ import annotations
@@ -21,23 +23,28 @@ from osmf.settings import Settings
 
 log = logging.getLogger("osmf.ingest")
 JOB = "ingest_events"
+EXISTING_COLS = ["event_id", "source_file", "source_line"]
 
 
-def _read_and_split(lake: Lake, spark, parsed, run_date: str) -> ingest.IngestFrames:
-    """Read the dimensions and the date's ``impressions`` (if any), and split the parsed lines."""
+def _classify(lake: Lake, spark, parsed, run_date: str):
+    """Read the dimensions and the date's ``impressions`` keys (if any), and classify every line."""
     users, products, creatives = (lake.read_spark(spark, name) for name in ("users", "products", "creatives"))
-    existing = lake.read_spark(spark, "impressions", partition=run_date) if lake.exists("impressions") else None
-    return ingest.split_lines(parsed, run_date, users, products, creatives, existing)
+    existing = (lake.read_spark(spark, "impressions", partition=run_date, columns=EXISTING_COLS)
+                if lake.exists("impressions") else None)
+    return ingest.classify_lines(parsed, users, products, creatives, existing)
 
 
-def _write(lake: Lake, frames: ingest.IngestFrames, files: list[dict], run_date: str, run_id: str) -> int:
-    """Quarantine (partition replace), audit, then the MERGE of new events; returns the new rows."""
-    lake.write_spark(frames.quarantined, "quarantine", partition=run_date, run_id=run_id, job=JOB)
-    lake.replace_partition("ingest_audit", ingest.audit_table(files, run_date), run_date, run_id=run_id, job=JOB)
-    new_rows = ingest.new_events(frames.first, run_date).toArrow()
-    if new_rows.num_rows or not lake.exists("impressions"):
-        lake.merge_insert("impressions", new_rows, run_id=run_id, job=JOB, partition=run_date)
-    return new_rows.num_rows
+def _write(lake: Lake, lines, counts: ingest.Tally, run_date: str, run_id: str) -> None:
+    """Quarantine (partition replace), audit, then the new events (an append: one commit, none when
+    there is nothing new)."""
+    lake.write_spark(ingest.quarantine_rows(lines, run_date), "quarantine", partition=run_date,
+                     run_id=run_id, job=JOB)
+    lake.replace_partition("ingest_audit", ingest.audit_table(counts.files, run_date), run_date,
+                           run_id=run_id, job=JOB)
+    if counts.new:
+        lake.write_spark(ingest.new_events(lines, run_date), "impressions", mode="append", run_id=run_id, job=JOB)
+    else:
+        lake.ensure("impressions")
 
 
 def run(run_date: str, settings: Settings, run_id: str | None = None, spark=None,
@@ -54,15 +61,17 @@ def run(run_date: str, settings: Settings, run_id: str | None = None, spark=None
     log.info("ingest %s: %d landing files (run %s)", run_date, len(paths), run_id)
 
     parsed = ingest.parse_landing(spark, paths, names, ingest.day_window(run_date, now))
-    frames = _read_and_split(lake, spark, parsed, run_date)
-    files, reasons = ingest.tally(names, frames)
-    new = _write(lake, frames, files, run_date, run_id)
-    parsed.unpersist()
+    lines = _classify(lake, spark, parsed, run_date).persist()
+    try:
+        counts = ingest.tally(names, lines)  # the first action fills the cache; nothing is written yet
+        _write(lake, lines, counts, run_date, run_id)
+    finally:
+        lines.unpersist()
 
-    result = IngestResult(run_date, run_id, files, reasons, time.perf_counter() - t0)
+    result = IngestResult(run_date, run_id, counts.files, counts.reasons, time.perf_counter() - t0)
     log.info("ingest %s done in %.1fs: %d lines, %d accepted (%d new), %d duplicates, %d quarantined",
              run_date, result.seconds, result.total("lines_read"), result.total("accepted"),
-             new, result.total("duplicates"), result.total("quarantined"))
+             counts.new, result.total("duplicates"), result.total("quarantined"))
     return result
 
 

@@ -1,9 +1,12 @@
 """The Spark side of the ``delta-rs`` lake backend: a PySpark 4 Python Data Source ``osmf_delta``.
 
 * Reader: yields Arrow record batches, one Spark partition per Delta file, with time travel
-  (``versionAsOf``) and a partition filter (``partition`` = "col=value").
+  (``versionAsOf``), a partition filter (``partition`` = "col=value"), a column list (``columns``),
+  and filters on partition columns pushed down (``pushFilters``: files of other partitions are not
+  read; needs ``spark.sql.python.filterPushdown.enabled``, set by ``osmf.spark``).
 * Writer: writes Parquet files in the tasks and makes ONE atomic Delta commit on the driver
-  (``create_write_transaction``); ``abort()`` deletes the files the tasks wrote.
+  (``create_write_transaction``; an append of no rows makes none); ``abort()`` deletes the files
+  the tasks wrote. Only file names, sizes and row counts reach the driver.
 
 ``osmf.spark.get_spark`` registers it; only ``osmf.lake`` uses it (``Lake.read_spark`` / ``write_spark``).
 """
@@ -59,8 +62,9 @@ def _arrow_schema(dt) -> pa.Schema:
 
 
 class DeltaRsDataSource(DataSource):
-    """Options: ``path`` (table directory); reading: ``versionAsOf``, ``partition`` ("col=value");
-    writing: ``partitionBy``, ``replacePartition`` ("col=value"), ``runId``, ``job``."""
+    """Options: ``path`` (table directory); reading: ``versionAsOf``, ``partition`` ("col=value"),
+    ``columns`` ("a,b": read only these); writing: ``partitionBy``, ``replacePartition``
+    ("col=value"), ``runId``, ``job``."""
 
     @classmethod
     def name(cls) -> str:
@@ -72,22 +76,47 @@ class DeltaRsDataSource(DataSource):
         version = self.options.get("versionAsOf")
         return DeltaTable(self.options["path"], version=int(version) if version is not None else None)
 
+    def _columns(self) -> list[str] | None:
+        cols = self.options.get("columns")
+        return [c.strip() for c in cols.split(",") if c.strip()] if cols else None
+
     def schema(self):
         from pyspark.sql.pandas.types import from_arrow_schema
 
-        return from_arrow_schema(_arrow_schema(self._table()), prefer_timestamp_ntz=False)
+        schema = _arrow_schema(self._table())
+        if self._columns():
+            schema = pa.schema([schema.field(c) for c in self._columns()])
+        return from_arrow_schema(schema, prefer_timestamp_ntz=False)
 
     def reader(self, schema):
-        return _DeltaRsReader(self._table(), self.options.get("partition"))
+        return _DeltaRsReader(self._table(), self.options.get("partition"), self._columns())
 
     def writer(self, schema, overwrite: bool):
         return _DeltaRsArrowWriter(dict(self.options), schema, overwrite)
 
 
+_COMPARE = {"EqualTo": lambda a, b: a == b, "EqualNullSafe": lambda a, b: a == b,
+            "GreaterThan": lambda a, b: a > b, "GreaterThanOrEqual": lambda a, b: a >= b,
+            "LessThan": lambda a, b: a < b, "LessThanOrEqual": lambda a, b: a <= b,
+            "In": lambda a, b: a in b}
+
+
+def _partition_value(raw: str | None, ftype: pa.DataType):
+    """A partition value as stored in the log (a string) -> the Python value Spark filters compare."""
+    if raw is None:
+        return None
+    return pa.array([raw], pa.string()).cast(ftype)[0].as_py()
+
+
 class _DeltaRsReader(DataSourceReader):
-    def __init__(self, dt, partition_filter: str | None):
-        self.schema = _arrow_schema(dt)
+    """One Spark partition per Delta file of the version (or of one partition). Filters on partition
+    columns are pushed down (``pushFilters``): files whose partition value fails them are not read."""
+
+    def __init__(self, dt, partition_filter: str | None, columns: list[str] | None = None):
+        full = _arrow_schema(dt)
+        self.schema = pa.schema([full.field(c) for c in columns]) if columns else full
         self.partition_columns = list(dt.metadata().partition_columns)
+        self.partition_types = {c: full.field(c).type for c in self.partition_columns}
         self.root = dt.table_uri.removeprefix("file://")
         adds = pa.table(dt.get_add_actions(flatten=True)).to_pylist()
         want = None
@@ -102,6 +131,28 @@ class _DeltaRsReader(DataSourceReader):
                 continue
             self.files.append((os.path.join(self.root, urllib.parse.unquote(a["path"])), pvals))
 
+    def pushFilters(self, filters):
+        """Prune files by the filters on a partition column (fully applied: Spark need not check
+        them again); return the others."""
+        for f in filters:
+            name = type(f).__name__
+            col = f.attribute[0] if len(getattr(f, "attribute", ())) == 1 else None
+            if col not in self.partition_types or name not in _COMPARE:
+                yield f
+                continue
+            try:
+                self.files = [(p, v) for p, v in self.files if self._keep(v.get(col), col, name, f.value)]
+            except (TypeError, ValueError, pa.ArrowInvalid):  # a value we cannot compare: Spark filters
+                yield f
+
+    def _keep(self, raw: str | None, col: str, name: str, value) -> bool:
+        have = _partition_value(raw, self.partition_types[col])
+        if have is None:
+            return name == "EqualNullSafe" and value is None
+        if name == "In":
+            return have in [x for x in value if x is not None]
+        return value is not None and _COMPARE[name](have, value)
+
     def partitions(self):
         if not self.files:
             return [_FilePartition(None, {})]
@@ -110,18 +161,76 @@ class _DeltaRsReader(DataSourceReader):
     def read(self, partition: _FilePartition) -> Iterator[pa.RecordBatch]:
         if partition.path is None:
             return
-        data = pq.read_table(partition.path)
-        n = data.num_rows
-        cols = []
-        for f in self.schema:
-            if f.name in self.partition_columns:
-                raw = partition.partition_values.get(f.name)
-                cols.append(pa.array([raw] * n, pa.string()).cast(f.type))
-            elif f.name in data.column_names:
-                cols.append(data.column(f.name).cast(f.type))
-            else:  # column added to the schema after this file was written
-                cols.append(pa.nulls(n, f.type))
-        yield from pa.Table.from_arrays(cols, schema=self.schema).to_batches(max_chunksize=65536)
+        pf = pq.ParquetFile(partition.path)
+        present = set(pf.schema_arrow.names)
+        stored = [f.name for f in self.schema if f.name in present and f.name not in self.partition_columns]
+        for data in pf.iter_batches(batch_size=65536, columns=stored):
+            n = data.num_rows
+            cols = []
+            for f in self.schema:
+                if f.name in self.partition_columns:
+                    raw = partition.partition_values.get(f.name)
+                    cols.append(pa.array([raw] * n, pa.string()).cast(f.type))
+                elif f.name in present:
+                    cols.append(data.column(f.name).cast(f.type))
+                else:  # column added to the schema after this file was written
+                    cols.append(pa.nulls(n, f.type))
+            yield pa.RecordBatch.from_arrays(cols, schema=self.schema)
+
+
+ROW_GROUP_ROWS = 1 << 19  # rows buffered by a task before it writes a Parquet row group
+
+
+class _TaskFiles:
+    """The Parquet files of one write task: one per partition value, written in row groups of up to
+    ROW_GROUP_ROWS rows (Spark hands the task small Arrow batches; a row group per batch would make
+    files slow to read), with at most that many rows buffered in all."""
+
+    def __init__(self, root: str, partition_by: str | None, schema: pa.Schema, prefix: str):
+        self.root, self.partition_by, self.schema, self.prefix = root, partition_by, schema, prefix
+        self.files: dict = {}
+        self.pending_rows = 0
+
+    def add(self, value, table: pa.Table) -> None:
+        if value not in self.files:
+            sub = f"{self.partition_by}={value}/" if self.partition_by else ""
+            rel = f"{sub}{self.prefix}-{uuid.uuid4().hex[:8]}.zstd.parquet"
+            full = os.path.join(self.root, rel)
+            os.makedirs(os.path.dirname(full), exist_ok=True)
+            self.files[value] = {"rel": rel, "full": full, "rows": 0, "pending": [],
+                                 "writer": pq.ParquetWriter(full, self.schema, compression="zstd")}
+        self.files[value]["pending"].append(table.select(self.schema.names))
+        self.pending_rows += table.num_rows
+        if self.pending_rows >= ROW_GROUP_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        for f in self.files.values():
+            if f["pending"]:
+                part = pa.concat_tables(f["pending"])
+                f["writer"].write_table(part, row_group_size=ROW_GROUP_ROWS)
+                f["rows"] += part.num_rows
+                f["pending"] = []
+        self.pending_rows = 0
+
+    def close(self) -> list[dict]:
+        """Write what is buffered, close the files; their add-action fields."""
+        self._flush()
+        out = []
+        for value, f in self.files.items():
+            f["writer"].close()
+            out.append({"path": f["rel"], "size": os.path.getsize(f["full"]), "rows": f["rows"],
+                        "partition_values": {self.partition_by: value} if self.partition_by else {}})
+        return out
+
+    def discard(self) -> None:
+        for f in self.files.values():
+            try:
+                f["writer"].close()
+            except Exception:
+                pass
+            if os.path.exists(f["full"]):
+                os.remove(f["full"])
 
 
 class _DeltaRsArrowWriter(DataSourceArrowWriter):
@@ -145,8 +254,7 @@ class _DeltaRsArrowWriter(DataSourceArrowWriter):
         ctx = TaskContext.get()
         task = f"{ctx.partitionId():05d}-{ctx.attemptNumber()}" if ctx else "00000-0"
         data_schema = pa.schema([f for f in self.arrow_schema if f.name != self.partition_by])
-        writers: dict[str, tuple[pq.ParquetWriter, str, list]] = {}
-        written: list[dict] = []
+        files = _TaskFiles(self.path, self.partition_by, data_schema, f"part-{self.write_id}-{task}")
         try:
             for batch in iterator:
                 tbl = pa.Table.from_batches([batch]).cast(self.arrow_schema)
@@ -154,36 +262,13 @@ class _DeltaRsArrowWriter(DataSourceArrowWriter):
                     import pyarrow.compute as pc
 
                     keys = tbl.column(self.partition_by).cast(pa.string())
-                    groups = [(v, tbl.filter(pc.equal(keys, v))) for v in pc.unique(keys).to_pylist()]
+                    for v in pc.unique(keys).to_pylist():
+                        files.add(v, tbl.filter(pc.equal(keys, v)))
                 else:
-                    groups = [(None, tbl)]
-                for value, part in groups:
-                    if value not in writers:
-                        sub = f"{self.partition_by}={value}/" if self.partition_by else ""
-                        rel = f"{sub}part-{self.write_id}-{task}-{uuid.uuid4().hex[:8]}.zstd.parquet"
-                        full = os.path.join(self.path, rel)
-                        os.makedirs(os.path.dirname(full), exist_ok=True)
-                        writers[value] = (pq.ParquetWriter(full, data_schema, compression="zstd"), rel, [0])
-                        written.append({"path": rel, "full": full, "value": value})
-                    w, _, count = writers[value]
-                    w.write_table(part.select(data_schema.names))
-                    count[0] += part.num_rows
-            files = []
-            for value, (w, rel, count) in writers.items():
-                w.close()
-                full = os.path.join(self.path, rel)
-                files.append({"path": rel, "size": os.path.getsize(full), "rows": count[0],
-                              "partition_values": {self.partition_by: value} if self.partition_by else {}})
-            return _Written(files)
+                    files.add(None, tbl)
+            return _Written(files.close())
         except BaseException:
-            for w, _, _ in writers.values():
-                try:
-                    w.close()
-                except Exception:
-                    pass
-            for f in written:
-                if os.path.exists(f["full"]):
-                    os.remove(f["full"])
+            files.discard()
             raise
 
     def commit(self, messages: list[_Written]) -> None:
@@ -194,8 +279,11 @@ class _DeltaRsArrowWriter(DataSourceArrowWriter):
         actions = [AddAction(f["path"], f["size"], f["partition_values"], now, True,
                              json.dumps({"numRecords": f["rows"]}))
                    for m in messages if m is not None for f in m.files]
+        if not actions and not self.overwrite and DeltaTable.is_deltatable(self.path):
+            return  # appending nothing: no commit, the table's version stays (reruns leave history alone)
+        rows = sum(f["rows"] for m in messages if m is not None for f in m.files)
         props = commit_properties(self.run_id, self.job,
-                                   {"operation": "spark_write", "partition": self.replace or ""})
+                                   {"operation": "spark_write", "partition": self.replace or "", "rows": rows})
         pby = [self.partition_by] if self.partition_by else None
         if not DeltaTable.is_deltatable(self.path):
             create_table_with_add_actions(self.path, Schema.from_arrow(self.arrow_schema), actions,

@@ -1,5 +1,6 @@
-"""The ingest contract: one day of landing JSONL -> ``impressions`` (MERGE on event_id) and
-``quarantine`` (raw line, source file, line number, reason), with a per-file ``ingest_audit``.
+"""The ingest contract: one day of landing JSONL -> ``impressions`` (deduplicated on event_id within
+the date) and ``quarantine`` (raw line, source file, line number, reason), with a per-file
+``ingest_audit``.
 
 Invariant, enforced by :func:`tally` and recorded in ``ingest_audit``: for every landing file,
 lines read = rows accepted + duplicates skipped + lines quarantined.
@@ -7,15 +8,27 @@ lines read = rows accepted + duplicates skipped + lines quarantined.
 * accepted: the line's event is in ``impressions`` and came from this very (file, line); on a rerun
   the same lines count as accepted again, so the audit is identical.
 * duplicates: a later copy of an event_id (first by file name, then line number, wins), or an
-  event_id already in ``impressions`` from another line.
+  event_id already in the date's ``impressions`` from another line.
 * quarantined: a line that cannot be accepted; ``reason`` is one of REASONS.
 
 Rerunning a date changes no table content: quarantine and audit partitions are replaced with the
-same rows, and the MERGE inserts nothing that is already there.
+same rows, and only events not yet in the date's partition are appended (none on a rerun: no commit).
 
-This module holds the pure parts (line validation, the ``mapInArrow`` parser, the Spark
-transformations, the counts); ``jobs.ingest_events`` reads the inputs, calls these and writes.
-Spark is imported inside the functions that need it, so importing REASONS stays cheap.
+How it runs, with no table collected to the driver:
+
+1. ``parse_landing``: the landing files, cut into byte ranges, are parsed in the tasks
+   (``mapInArrow``): a typed C decoder (msgspec) takes every line it can vouch for, and
+   ``validate_line``, the definition of what is valid, decides every other line (reason, detail).
+   Lines keep their exact numbers (a counting pass numbers the ranges of a file cut in several).
+2. ``classify_lines``: broadcast joins check the ids against the dimensions, then one shuffle by
+   event_id ranks the copies of each event and compares the first with the date's ``impressions``
+   rows (which ride along in the same shuffle): every line gets one status of STATUSES.
+3. ``tally``: one small aggregate gives the audit and the reasons; the job then writes quarantine
+   and the new events through the Spark data source writer (tasks write, one Delta commit each).
+
+This module holds the pure parts (line validation, the parser, the Spark transformations, the
+counts); ``jobs.ingest_events`` reads the inputs, calls these and writes. Spark is imported inside
+the functions that need it, so importing REASONS stays cheap.
 """
 
 from __future__ import annotations
@@ -110,33 +123,162 @@ def _parsed_arrow_schema() -> pa.Schema:
     return pa.schema([(c.strip().split(" ")[0], types[c.strip().split(" ")[1]]) for c in PARSED_DDL.split(",")])
 
 
-def _parse_file(path: str, source_file: str, day_start_ms: int, day_end_ms: int, now_ms: int,
-                chunk: int) -> Iterator[pa.RecordBatch]:
-    """Every line of one landing file as PARSED_DDL rows, in batches of at most ``chunk`` rows."""
+# --- the fast path: a typed decoder in C for the lines it can vouch for ------------------------------
+#
+# ``msgspec`` decodes a line straight into the six typed fields, with the checks of validate_line as
+# constraints (non-empty strings, event_ts in [day start, min(day end, now + 1)), clicked in {0, 1}).
+# A line it decodes is exactly a line validate_line accepts, with the same values: both are strict
+# JSON (same whitespace, escapes, duplicate keys: the last wins), msgspec never turns a bool, a float
+# or a string into an int, and the two places where msgspec is laxer are closed here: it does not
+# check UTF-8 inside the values of fields it skips (so the block, or the line, is checked first), and
+# nesting deeper than Python's recursion limit (lines longer than MAX_FAST_LINE never take this
+# path). Every line it refuses goes to validate_line, which gives the reason and detail as before.
+
+MAX_FAST_LINE = 1024  # bytes; a line this short cannot nest deep enough to reach a recursion limit
+BLOCK_BYTES = 4 << 20  # bytes of whole lines parsed as one batch
+
+
+def fast_decoder(start_ms: int, end_ms: int, now_ms: int):
+    """(msgspec decoder of the lines validate_line accepts, or None when no timestamp can pass;
+    the event Struct type, fields in EVENT_FIELDS order)."""
+    from typing import Annotated
+
+    import msgspec
+
+    lo, hi = max(start_ms, 0), min(end_ms, now_ms + 1)
+    text = Annotated[str, msgspec.Meta(min_length=1)]
+    ts = Annotated[int, msgspec.Meta(ge=lo, lt=hi)] if hi > lo else int
+    event = msgspec.defstruct("Event", [
+        ("event_id", text), ("event_ts_ms", ts), ("user_id", text), ("product_id", text),
+        ("creative_id", text), ("clicked", Annotated[int, msgspec.Meta(ge=0, le=1)])],
+        rename={"event_ts_ms": "event_ts"}, gc=False)
+    return (msgspec.json.Decoder(event).decode if hi > lo else None), event
+
+
+def _block_lines(block: bytes) -> list[bytes]:
+    """The lines of a block of whole lines, as Python's file iteration and ``_read_line`` see them:
+    split on ``\\n`` only, trailing ``\\r`` removed."""
+    lines = block.split(b"\n")
+    if block.endswith(b"\n"):
+        lines.pop()
+    if b"\r" in block:
+        lines = [line.rstrip(b"\r") for line in lines]
+    return lines
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+def _decode_lines(lines: list[bytes], decode, utf8_ok: bool) -> tuple[list, list[int]]:
+    """(decoded event or None per line, positions of the lines the fast path refused)."""
+    events: list = [None] * len(lines)
+    slow: list[int] = []
+    if decode is None:
+        return events, list(range(len(lines)))
+    for i, line in enumerate(lines):
+        if len(line) > MAX_FAST_LINE:
+            slow.append(i)
+            continue
+        try:
+            if not utf8_ok:
+                line.decode("utf-8")
+            events[i] = decode(line)
+        except Exception:  # noqa: BLE001 - any refusal goes to validate_line, which decides
+            slow.append(i)
+    return events, slow
+
+
+def _parse_block(block: bytes, first_line: int, source_file: str, window: tuple, fast) -> pa.RecordBatch:
+    """One block of whole lines (numbered from ``first_line``) as PARSED_DDL rows: the fast path
+    first, validate_line (via ``_read_line``) for every line it refused."""
+    from operator import attrgetter
+
+    decode, event_type = fast
+    lines = _block_lines(block)
+    n = len(lines)
+    events, slow = _decode_lines(lines, decode, _is_utf8(block))
+    reason: list = [None] * n
+    detail: list = [None] * n
+    raw: list = lines
+    if slow:
+        raw = list(lines)
+        empty = event_type(*[None] * len(EVENT_FIELDS))
+        for i in slow:
+            raw[i], event, reason[i], detail[i] = _read_line(lines[i], *window)
+            events[i] = event_type(*[event[k] for k in EVENT_FIELDS]) if event else empty
     schema = _parsed_arrow_schema()
-    rows = {c: [] for c in _PARSED_COLS}
+    arrays = [pa.repeat(pa.scalar(source_file, pa.string()), n),
+              pa.array(range(first_line, first_line + n), pa.int64()),
+              pa.array(raw, pa.string()), pa.array(reason, pa.string()), pa.array(detail, pa.string())]
+    arrays += [pa.array(list(map(attrgetter(k), events)), schema.field(k).type) for k in EVENT_FIELDS]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _range_blocks(path: str, start: int, end: int, block_bytes: int = BLOCK_BYTES) -> Iterator[bytes]:
+    """Blocks of whole lines holding exactly the lines that START in bytes [start, end) of the file
+    (a line that starts before ``start`` belongs to the range before; one that starts before ``end``
+    is read to its end)."""
     with open(path, "rb") as fh:
-        for number, raw in enumerate(fh, start=1):
-            line, event, reason, detail = _read_line(raw, day_start_ms, day_end_ms, now_ms)
-            rows["source_file"].append(source_file)
-            rows["line_number"].append(number)
-            rows["raw_line"].append(line)
-            rows["reason"].append(reason)
-            rows["detail"].append(detail)
-            for k in EVENT_FIELDS:
-                rows[k].append(event[k] if event else None)
-            if len(rows["line_number"]) >= chunk:
-                yield pa.RecordBatch.from_pydict(rows, schema=schema)
-                rows = {c: [] for c in _PARSED_COLS}
-    if rows["line_number"]:
-        yield pa.RecordBatch.from_pydict(rows, schema=schema)
+        if start > 0:
+            fh.seek(start - 1)
+            if fh.read(1) != b"\n":
+                fh.readline()  # the rest of a line that started in the range before
+        pos = fh.tell()
+        while pos < end:
+            data = fh.read(min(block_bytes, end - pos))
+            if not data:
+                break
+            if not data.endswith(b"\n"):
+                data += fh.readline()
+            pos = fh.tell()
+            yield data
 
 
-def _parse_files(batches, day_start_ms: int, day_end_ms: int, now_ms: int, chunk: int = 50_000):
-    """mapInArrow body: each input row names a landing file; yields one output row per line."""
+def count_line_starts(path: str, start: int, end: int) -> int:
+    """How many lines start in bytes [start, end) of the file (a line starts at 0 and after each
+    ``\\n`` that is not the file's last byte)."""
+    if end <= start:
+        return 0
+    count = 1 if start == 0 else 0
+    with open(path, "rb") as fh:
+        fh.seek(max(start - 1, 0))
+        left = end - 1 - max(start - 1, 0)
+        while left > 0:
+            data = fh.read(min(BLOCK_BYTES, left))
+            if not data:
+                break
+            count += data.count(b"\n")
+            left -= len(data)
+    return count
+
+
+def _parse_ranges(batches, day_start_ms: int, day_end_ms: int, now_ms: int):
+    """mapInArrow body: each input row is a byte range of a landing file (RANGES_DDL); yields one
+    output row per line that starts in it, numbered from the row's ``first_line``."""
+    window = (day_start_ms, day_end_ms, now_ms)
+    fast = fast_decoder(*window)
     for batch in batches:
-        for path, rel in zip(batch.column("path").to_pylist(), batch.column("source_file").to_pylist()):
-            yield from _parse_file(path, rel, day_start_ms, day_end_ms, now_ms, chunk)
+        for r in batch.to_pylist():
+            number = r["first_line"]
+            for block in _range_blocks(r["path"], r["start"], r["end"]):
+                out = _parse_block(block, number, r["source_file"], window, fast)
+                number += out.num_rows
+                yield out
+
+
+def _count_ranges(batches):
+    """mapInArrow body of the counting pass: the lines that start in each range."""
+    for batch in batches:
+        rows = batch.to_pylist()
+        counts = [count_line_starts(r["path"], r["start"], r["end"]) for r in rows]
+        yield pa.RecordBatch.from_pydict({"path": [r["path"] for r in rows], "start": [r["start"] for r in rows],
+                                          "lines": counts}, schema=pa.schema([("path", pa.string()), ("start", pa.int64()),
+                                                                              ("lines", pa.int64())]))
 
 
 # --- the day's landing files and the result ------------------------------------------------------
@@ -199,13 +341,46 @@ def day_window(run_date: str, now: dt.datetime | None = None) -> DayWindow:
 
 # --- Spark transformations ---------------------------------------------------------------------
 
-def parse_landing(spark: SparkSession, files: list[str], names: list[str], window: DayWindow) -> DataFrame:
-    """Every line of the landing files as a persisted PARSED_DDL DataFrame (``reason`` set on
-    lines that fail :func:`validate_line`). The caller unpersists it when done."""
-    files_df = spark.createDataFrame(list(zip(files, names)), "path string, source_file string")
-    files_df = files_df.repartition(max(1, min(len(files), 64)))
-    parse = partial(_parse_files, day_start_ms=window.start_ms, day_end_ms=window.end_ms, now_ms=window.now_ms)
-    return files_df.mapInArrow(parse, PARSED_DDL).persist()
+RANGES_DDL = "path string, source_file string, start long, end long, first_line long"
+RANGE_BYTES = 128 << 20  # a landing file larger than this is parsed by several tasks
+STATUSES = ("new", "accepted", "duplicate", "quarantined")
+
+
+def plan_ranges(files: list[str], names: list[str], range_bytes: int = RANGE_BYTES) -> list[tuple]:
+    """(path, source_file, start, end) byte ranges of at most ``range_bytes``; one per empty file."""
+    out = []
+    for path, name in zip(files, names):
+        size = os.path.getsize(path)
+        out += [(path, name, s, min(s + range_bytes, size)) for s in range(0, max(size, 1), range_bytes)]
+    return out
+
+
+def _first_lines(spark: SparkSession, ranges: list[tuple]) -> list[int]:
+    """The number of the first line of each range: 1 for a file's first range; for the others, a
+    counting pass over the files (in the tasks: newlines counted in C) gives the lines before."""
+    split = {r[0] for i, r in enumerate(ranges) if i and ranges[i - 1][0] == r[0]}
+    counts: dict[tuple[str, int], int] = {}
+    if split:
+        todo = [(p, n, s, e, 0) for p, n, s, e in ranges if p in split]
+        df = spark.createDataFrame(todo, RANGES_DDL).repartition(min(len(todo), 64))
+        out = df.mapInArrow(_count_ranges, "path string, start long, lines long").collect()
+        counts = {(r.path, r.start): r.lines for r in out}
+    firsts, before = [], {}
+    for path, _, start, _ in ranges:
+        firsts.append(before.get(path, 0) + 1)
+        before[path] = before.get(path, 0) + counts.get((path, start), 0)
+    return firsts
+
+
+def parse_landing(spark: SparkSession, files: list[str], names: list[str], window: DayWindow,
+                  range_bytes: int = RANGE_BYTES) -> DataFrame:
+    """Every line of the landing files as PARSED_DDL rows, numbered from 1 per file (``reason`` set
+    on the lines validate_line refuses). Files are cut into byte ranges, parsed in parallel."""
+    ranges = plan_ranges(files, names, range_bytes)
+    rows = [(*r, first) for r, first in zip(ranges, _first_lines(spark, ranges))]
+    df = spark.createDataFrame(rows, RANGES_DDL).repartition(max(1, min(len(rows), 256)))
+    parse = partial(_parse_ranges, day_start_ms=window.start_ms, day_end_ms=window.end_ms, now_ms=window.now_ms)
+    return df.mapInArrow(parse, PARSED_DDL)
 
 
 def _id_checks() -> tuple[Column, Column]:
@@ -223,111 +398,106 @@ def _id_checks() -> tuple[Column, Column]:
     return reason, detail
 
 
-def check_ids(ok: DataFrame, users: DataFrame, products: DataFrame, creatives: DataFrame) -> DataFrame:
-    """Well-formed lines checked against the dimension tables: ``reason``/``detail`` become
-    ``unknown_id`` or ``creative_product_mismatch`` where an id does not fit, else stay null."""
+def check_ids(parsed: DataFrame, users: DataFrame, products: DataFrame, creatives: DataFrame) -> DataFrame:
+    """Every parsed line, the lines the parse accepted checked against the dimension tables (broadcast
+    joins, no shuffle): their ``reason``/``detail`` become ``unknown_id`` or
+    ``creative_product_mismatch`` where an id does not fit, else stay null."""
     from pyspark.sql import functions as F
 
     users = users.select("user_id", F.lit(True).alias("_u"))
     prods = products.select("product_id", F.lit(True).alias("_p"))
     cres = creatives.select("creative_id", F.col("product_id").alias("_cp"))
-    checked = (ok.join(F.broadcast(users), "user_id", "left")
+    checked = (parsed.join(F.broadcast(users), "user_id", "left")
                .join(F.broadcast(prods), "product_id", "left")
                .join(F.broadcast(cres), "creative_id", "left"))
-    reason, detail = _id_checks()
-    return checked.withColumn("reason", reason).withColumn("detail", F.when(reason.isNotNull(), detail))
+    id_reason, id_detail = _id_checks()
+    parsed_ok = F.col("reason").isNull()
+    return (checked.withColumn("detail", F.when(parsed_ok, F.when(id_reason.isNotNull(), id_detail))
+                               .otherwise(F.col("detail")))
+            .withColumn("reason", F.when(parsed_ok, id_reason).otherwise(F.col("reason")))
+            .drop("_u", "_p", "_cp"))
 
 
-def quarantine_rows(parsed: DataFrame, checked: DataFrame, run_date: str) -> DataFrame:
-    """The ``quarantine`` rows of the day: malformed lines, then lines whose ids do not fit."""
+def classify(checked: DataFrame, existing: DataFrame | None) -> DataFrame:
+    """``status`` of every line, in one shuffle by event_id (the date's ``impressions`` rows, when
+    ``existing`` is given, ride along in the same shuffle, sorted before the lines):
+
+    * ``quarantined``: ``reason`` is set (``raw_line`` is kept for these lines only);
+    * ``duplicate``: a later copy of an event_id (by file name, then line number), or the first copy
+      when the event is in ``existing`` from another line;
+    * ``accepted``: the first copy, in ``existing`` from this very file and line;
+    * ``new``: the first copy, not in ``existing``."""
+    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    return (parsed.where("reason IS NOT NULL").select(*QUARANTINE_COLS)
-            .unionByName(checked.where("reason IS NOT NULL").select(*QUARANTINE_COLS))
-            .withColumn("event_date", F.lit(run_date).cast("date")))
-
-
-def rank_duplicates(valid: DataFrame) -> DataFrame:
-    """``_rank`` of each copy of an event_id: 1 for the first by (source_file, line_number)."""
-    from pyspark.sql import functions as F
-    from pyspark.sql.window import Window
-
-    w = Window.partitionBy("event_id").orderBy("source_file", "line_number")
-    return valid.withColumn("_rank", F.row_number().over(w))
-
-
-def classify_first(first: DataFrame, existing: DataFrame | None) -> DataFrame:
-    """``_status`` of each first copy against the date's ``impressions`` (None: no table yet):
-    ``new`` (not there), ``accepted`` (there from this very file and line) or ``duplicate``."""
-    from pyspark.sql import functions as F
-
+    bad = F.col("reason").isNotNull()
+    lines = (checked.withColumn("raw_line", F.when(bad, F.col("raw_line")))
+             .withColumn("_src", F.lit(1)).withColumn("_bad", bad.cast("int")))
     if existing is not None:
-        existing = existing.select("event_id", F.col("source_file").alias("_ef"), F.col("source_line").alias("_el"))
-        first = first.join(existing, "event_id", "left")
-    else:
-        first = first.withColumn("_ef", F.lit(None).cast("string")).withColumn("_el", F.lit(None).cast("long"))
-    status = (F.when(F.col("_ef").isNull(), F.lit("new"))
-              .when((F.col("_ef") == F.col("source_file")) & (F.col("_el") == F.col("line_number")), F.lit("accepted"))
-              .otherwise(F.lit("duplicate")))
-    return first.withColumn("_status", status)
+        old = existing.select("event_id", "source_file", F.col("source_line").alias("line_number"),
+                              F.lit(0).alias("_src"), F.lit(0).alias("_bad"))
+        lines = lines.unionByName(old, allowMissingColumns=True)
+    key = F.coalesce("event_id", F.concat_ws("\n", "source_file", F.col("line_number").cast("string")))
+    w = Window.partitionBy(key).orderBy("_src", "_bad", "source_file", "line_number")
+    in_table = F.first("_src").over(w) == 0
+    same_line = (F.first("source_file").over(w) == F.col("source_file")) & \
+                (F.first("line_number").over(w) == F.col("line_number"))
+    rank = F.row_number().over(w) - in_table.cast("int")
+    status = (F.when(bad, "quarantined").when(rank > 1, "duplicate")
+              .when(in_table & same_line, "accepted").when(in_table, "duplicate").otherwise("new"))
+    return lines.withColumn("status", status).where("_src = 1").drop("_src", "_bad")
 
 
-@dataclass
-class IngestFrames:
-    """The day's lines, split: ``parsed`` (every line), ``quarantined`` (quarantine rows), ``valid``
-    (lines with ids that fit, ranked by ``_rank``), ``first`` (``_rank = 1``, with ``_status``)."""
-    parsed: DataFrame
-    quarantined: DataFrame
-    valid: DataFrame
-    first: DataFrame
-
-
-def split_lines(parsed: DataFrame, run_date: str, users: DataFrame, products: DataFrame,
-                creatives: DataFrame, existing: DataFrame | None) -> IngestFrames:
-    """Parsed lines -> quarantined, duplicates and first copies classified against ``existing``
-    (the date's partition of ``impressions``, None when the table does not exist)."""
-    checked = check_ids(parsed.where("reason IS NULL"), users, products, creatives)
-    quarantined = quarantine_rows(parsed, checked, run_date)
-    valid = rank_duplicates(checked.where("reason IS NULL"))
-    first = classify_first(valid.where("_rank = 1"), existing)
-    return IngestFrames(parsed, quarantined, valid, first)
+def classify_lines(parsed: DataFrame, users: DataFrame, products: DataFrame, creatives: DataFrame,
+                   existing: DataFrame | None) -> DataFrame:
+    """Parsed lines -> every line with its ``status`` (STATUSES) against ``existing`` (the date's
+    partition of ``impressions``: event_id, source_file, source_line; None when there is no table)."""
+    return classify(check_ids(parsed, users, products, creatives), existing)
 
 
 # --- counts and the invariant --------------------------------------------------------------------
 
-def count_files(names: list[str], frames: IngestFrames) -> list[dict]:
-    """Per landing file (in ``names`` order): lines_read, accepted, duplicates, quarantined."""
+@dataclass
+class Tally:
+    files: list[dict]  # per landing file: source_file, lines_read, accepted, duplicates, quarantined
+    reasons: dict[str, int]  # lines quarantined per reason
+    new: int  # accepted lines whose event is not in ``impressions`` yet
+
+
+def tally(names: list[str], lines: DataFrame) -> Tally:
+    """Per-file counts and quarantine reasons from one small aggregate of the classified lines; the
+    invariant checked (a break is a bug, never bad data)."""
+    from pyspark.sql import functions as F
+
     per_file = {n: {"source_file": n, "lines_read": 0, "accepted": 0, "duplicates": 0, "quarantined": 0}
                 for n in names}
-    for row in frames.parsed.groupBy("source_file").count().collect():
-        per_file[row.source_file]["lines_read"] = row["count"]
-    for row in frames.quarantined.groupBy("source_file").count().collect():
-        per_file[row.source_file]["quarantined"] = row["count"]
-    for row in frames.valid.where("_rank > 1").groupBy("source_file").count().collect():
-        per_file[row.source_file]["duplicates"] += row["count"]
-    for row in frames.first.groupBy("source_file", "_status").count().collect():
-        key = "duplicates" if row["_status"] == "duplicate" else "accepted"
-        per_file[row.source_file][key] += row["count"]
-    return [per_file[n] for n in names]
+    last_line = dict.fromkeys(names, 0)
+    reasons: dict[str, int] = {}
+    new = 0
+    key = {"new": "accepted", "accepted": "accepted", "duplicate": "duplicates", "quarantined": "quarantined"}
+    for r in lines.groupBy("source_file", "status", "reason").agg(F.count("*").alias("n"),
+                                                                  F.max("line_number").alias("last")).collect():
+        f = per_file[r.source_file]
+        f["lines_read"] += r.n
+        f[key[r.status]] += r.n
+        last_line[r.source_file] = max(last_line[r.source_file], r["last"])
+        new += r.n if r.status == "new" else 0
+        if r.status == "quarantined":
+            reasons[r.reason] = reasons.get(r.reason, 0) + r.n
+    files = [per_file[n] for n in names]
+    check_invariant(files, last_line)
+    return Tally(files, reasons, new)
 
 
-def count_reasons(quarantined: DataFrame) -> dict[str, int]:
-    return {r.reason: r["count"] for r in quarantined.groupBy("reason").count().collect()}
-
-
-def check_invariant(files: list[dict]) -> None:
-    """lines read = accepted + duplicates + quarantined, for every file; a break is a bug, never bad data."""
+def check_invariant(files: list[dict], last_line: dict[str, int] | None = None) -> None:
+    """lines read = accepted + duplicates + quarantined, for every file, and (given each file's last
+    line number) every line counted once: a break is a bug, never bad data."""
     for f in files:
         if f["lines_read"] != f["accepted"] + f["duplicates"] + f["quarantined"]:
             raise RuntimeError(f"ingest invariant broken for {f}")
-
-
-def tally(names: list[str], frames: IngestFrames) -> tuple[list[dict], dict[str, int]]:
-    """(per-file counts, count per quarantine reason), the invariant checked."""
-    files = count_files(names, frames)
-    reasons = count_reasons(frames.quarantined)
-    check_invariant(files)
-    return files, reasons
+        if last_line is not None and f["lines_read"] != last_line[f["source_file"]]:
+            raise RuntimeError(f"ingest invariant broken for {f}: the last line is number "
+                               f"{last_line[f['source_file']]}")
 
 
 # --- what gets written ---------------------------------------------------------------------------
@@ -337,11 +507,19 @@ def audit_table(files: list[dict], run_date: str) -> pa.Table:
     return pa.Table.from_pylist([dict(f, event_date=dt.date.fromisoformat(run_date)) for f in files])
 
 
-def new_events(first: DataFrame, run_date: str) -> DataFrame:
-    """The ``impressions`` rows to MERGE: first copies not yet in the table."""
+def quarantine_rows(lines: DataFrame, run_date: str) -> DataFrame:
+    """The ``quarantine`` rows of the day: every line with a reason."""
     from pyspark.sql import functions as F
 
-    return (first.where("_status = 'new'")
+    return (lines.where("status = 'quarantined'").select(*QUARANTINE_COLS)
+            .withColumn("event_date", F.lit(run_date).cast("date")))
+
+
+def new_events(lines: DataFrame, run_date: str) -> DataFrame:
+    """The ``impressions`` rows to append: first copies not yet in the table."""
+    from pyspark.sql import functions as F
+
+    return (lines.where("status = 'new'")
             .select("event_id", F.timestamp_millis("event_ts_ms").alias("event_ts"),
                     F.lit(run_date).cast("date").alias("event_date"), "user_id", "product_id",
                     "creative_id", "clicked", "source_file", F.col("line_number").alias("source_line")))

@@ -30,10 +30,17 @@ class TableNotFound(FileNotFoundError):
     pass
 
 
+def is_spark(data: Any) -> bool:
+    """Whether ``data`` is a Spark DataFrame (classic or Connect), without importing pyspark."""
+    return any(c.__name__ == "DataFrame" and c.__module__.startswith("pyspark.") for c in type(data).__mro__)
+
+
 def conform(data: Any, table_spec: TableSpec) -> pa.Table:
-    """Arrow table with exactly the table's columns, in order, cast to its types (safe casts)."""
-    if hasattr(data, "toArrow"):  # a Spark DataFrame
-        data = data.toArrow()
+    """Arrow table with exactly the table's columns, in order, cast to its types (safe casts).
+    A Spark DataFrame is refused: it is never collected to the driver (see ``Lake.write_spark``)."""
+    if is_spark(data):
+        raise TypeError(f"table {table_spec.name!r}: conform() takes Arrow or pandas data; a Spark DataFrame "
+                        "is written by its tasks through Lake.write_spark (never collected to the driver)")
     if not isinstance(data, pa.Table):
         data = pa.Table.from_pandas(data, preserve_index=False)
     missing = [f.name for f in table_spec.schema if f.name not in data.column_names]
@@ -50,6 +57,19 @@ def conform(data: Any, table_spec: TableSpec) -> pa.Table:
             raise ValueError(f"table {table_spec.name!r}: column {f.name!r} cannot be cast "
                              f"from {col.type} to {f.type}: {exc}") from None
     return pa.Table.from_arrays(cols, schema=table_spec.schema)
+
+
+def _conform_spark(df, table_spec: TableSpec):
+    """The Spark DataFrame with exactly the table's columns, in order, cast to its types (lazily, in
+    the tasks); a missing column is an error that names it."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    missing = [f.name for f in table_spec.schema if f.name not in df.columns]
+    if missing:
+        raise ValueError(f"data for table {table_spec.name!r} lacks column(s) {missing}; it has {df.columns}")
+    types = from_arrow_schema(table_spec.schema, prefer_timestamp_ntz=False)
+    return df.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in types.fields])
 
 
 class Lake:
@@ -136,6 +156,8 @@ class Lake:
         s = spec(name)
         if s.partition_by is None:
             raise ValueError(f"table {name!r} is not partitioned; use overwrite()")
+        if is_spark(data):
+            return self.write_spark(data, name, partition=value, run_id=run_id, job=job)
         tbl = conform(data, s)
         value = partition_string(value)
         if tbl.num_rows:
@@ -154,6 +176,8 @@ class Lake:
         from deltalake import write_deltalake
 
         s = spec(name)
+        if is_spark(data):
+            return self.write_spark(data, name, mode="overwrite", run_id=run_id, job=job)
         self.ensure(name)
         write_deltalake(str(self.path(name)), conform(data, s), mode="overwrite",
                         commit_properties=commit_properties(run_id, job))
@@ -163,8 +187,11 @@ class Lake:
                      partition: Any = None) -> dict:
         """MERGE: insert the rows whose key is not in the table yet; existing keys are left as they
         are. ``data`` must be unique on the key. With ``partition`` the match is restricted to that
-        partition (keys are then unique per partition). Returns delta-rs merge metrics."""
+        partition (keys are then unique per partition). Returns delta-rs merge metrics; for a Spark
+        DataFrame, an anti-join with the table's keys appended by the tasks (``num_target_rows_inserted``)."""
         s = spec(name)
+        if is_spark(data):
+            return self._insert_new_spark(data, name, run_id, job, partition)
         tbl = conform(data, s)
         self.ensure(name)
         pred = " AND ".join(f"t.{k} = s.{k}" for k in s.key)
@@ -175,6 +202,17 @@ class Lake:
                        commit_properties=commit_properties(run_id, job, {"operation": "merge_insert"}))
                 .when_not_matched_insert_all()
                 .execute())
+
+    def _insert_new_spark(self, df, name: str, run_id: str | None, job: str | None, partition: Any) -> dict:
+        s = spec(name)
+        if self.exists(name):
+            keys = self.read_spark(df.sparkSession, name, partition=partition, columns=list(s.key))
+            df = df.join(keys, list(s.key), "left_anti")
+        before = self.version(name) if self.exists(name) else None
+        self.write_spark(df, name, mode="append", run_id=run_id, job=job)
+        if self.version(name) == before:
+            return {"num_target_rows_inserted": 0}
+        return {"num_target_rows_inserted": int(self.history(name, 1)[0].get("osmf.rows", 0))}
 
     def upsert(self, name: str, data: Any, run_id: str | None = None, job: str | None = None) -> dict:
         """MERGE: update every matched row, insert the rest (for dimension tables)."""
@@ -197,8 +235,11 @@ class Lake:
                                        enforce_retention_duration=retention_hours >= 168)
 
     # -- Spark ---------------------------------------------------------------------------------------
-    def read_spark(self, spark, name: str, version: int | None = None, partition: Any = None):
-        """A Spark DataFrame over the table (optionally one version, optionally one partition)."""
+    def read_spark(self, spark, name: str, version: int | None = None, partition: Any = None,
+                   columns: list[str] | None = None):
+        """A Spark DataFrame over the table (optionally one version, one partition, some columns).
+        Only the partition's files are read; a filter on the partition column (``where``) prunes
+        files the same way (pushed down to the data source)."""
         s = spec(name)
         if not self.exists(name):
             self.table(name)  # raises TableNotFound with the hint
@@ -209,20 +250,27 @@ class Lake:
             df = reader.load(str(self.path(name)))
             if partition is not None:
                 df = df.where(f"{s.partition_by} = '{partition_string(partition)}'")
-            return df
+            return df.select(*columns) if columns else df
         reader = spark.read.format(SOURCE_NAME).option("path", str(self.path(name)))
         if version is not None:
             reader = reader.option("versionAsOf", str(version))
         if partition is not None:
             reader = reader.option("partition", f"{s.partition_by}={partition_string(partition)}")
+        if columns:
+            unknown = [c for c in columns if c not in s.schema.names]
+            if unknown:
+                raise ValueError(f"table {name!r} has no column(s) {unknown}")
+            reader = reader.option("columns", ",".join(columns))
         return reader.load()
 
     def write_spark(self, df, name: str, partition: Any = None, mode: str = "overwrite",
                     run_id: str | None = None, job: str | None = None) -> int:
-        """Write a Spark DataFrame in one atomic commit. With ``partition`` only that partition is
-        replaced; else ``mode`` is ``overwrite`` or ``append``."""
+        """Write a Spark DataFrame in one atomic commit, by its tasks (nothing is collected to the
+        driver). Its columns are selected and cast to the table's (in Spark, like ``conform``). With
+        ``partition`` only that partition is replaced; else ``mode`` is ``overwrite`` or ``append``
+        (an append of no rows makes no commit)."""
         s = spec(name)
-        df = df.select(*[f.name for f in s.schema])
+        df = _conform_spark(df, s)
         if self.backend == "delta-spark":
             meta = json.dumps({"osmf.run_id": run_id, "osmf.job": job})
             w = df.write.format("delta").option("userMetadata", meta)
