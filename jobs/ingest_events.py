@@ -3,8 +3,10 @@ on event_id within the date) and ``quarantine`` (raw line, source file, line num
 per-file ``ingest_audit``.
 
 The contract (what counts as accepted, duplicate or quarantined, the per-file invariant, reruns)
-is in :mod:`osmf.ingest`; this job loads the dimensions, reads, calls it, writes and logs. Nothing
-is collected to the driver but the counts: the tables are written by the Spark data source writer.
+is in :mod:`osmf.ingest`; this job loads the dimensions, reads, calls it, writes and logs. One Spark
+pass parses, classifies and writes (the data source writer's tasks write the new events and the
+quarantined lines); only file names and counts reach the driver, which checks the invariant and then
+commits quarantine, the audit and the new events.
 """
 
 from __future__ import annotations
@@ -26,30 +28,30 @@ JOB = "ingest_events"
 EXISTING_COLS = ["event_id", "source_file", "source_line"]
 
 
-def _classify(lake: Lake, spark, parsed, run_date: str):
-    """Read the dimensions and the date's ``impressions`` keys (if any), and classify every line."""
-    users, products, creatives = (lake.read_spark(spark, name) for name in ("users", "products", "creatives"))
+def _classify_input(lake: Lake, spark, parsed, names: list[str], run_date: str):
+    """Read the dimensions' keys and the date's ``impressions`` keys (if any): the lines to classify."""
+    users = lake.read_spark(spark, "users", columns=["user_id"])
+    products = lake.read_spark(spark, "products", columns=["product_id"])
+    creatives = lake.read_spark(spark, "creatives", columns=["creative_id", "product_id"])
     existing = (lake.read_spark(spark, "impressions", partition=run_date, columns=EXISTING_COLS)
                 if lake.exists("impressions") else None)
-    return ingest.classify_lines(parsed, users, products, creatives, existing)
+    return ingest.classify_input(parsed, users, products, creatives, existing, names)
 
 
-def _write(lake: Lake, lines, counts: ingest.Tally, run_date: str, run_id: str) -> None:
+def _commit(lake: Lake, staged, counts: ingest.Tally, run_date: str, run_id: str) -> None:
     """Quarantine (partition replace), audit, then the new events (an append: one commit, none when
     there is nothing new)."""
-    lake.write_spark(ingest.quarantine_rows(lines, run_date), "quarantine", partition=run_date,
-                     run_id=run_id, job=JOB)
+    if staged.rows("impressions") != counts.new:
+        raise RuntimeError(f"ingest: {staged.rows('impressions')} new rows written, {counts.new} counted")
+    staged.commit("quarantine", partition=run_date, run_id=run_id, job=JOB)
     lake.replace_partition("ingest_audit", ingest.audit_table(counts.files, run_date), run_date,
                            run_id=run_id, job=JOB)
-    if counts.new:
-        lake.write_spark(ingest.new_events(lines, run_date), "impressions", mode="append", run_id=run_id, job=JOB)
-    else:
-        lake.ensure("impressions")
+    staged.commit("impressions", run_id=run_id, job=JOB)
 
 
 def run(run_date: str, settings: Settings, run_id: str | None = None, spark=None,
         lake: Lake | None = None, now: dt.datetime | None = None) -> IngestResult:
-    from osmf.spark import get_spark
+    from osmf.spark import ARROW_BULK, get_spark, session_conf
 
     t0 = time.perf_counter()
     lake = lake or Lake(settings)
@@ -61,12 +63,17 @@ def run(run_date: str, settings: Settings, run_id: str | None = None, spark=None
     log.info("ingest %s: %d landing files (run %s)", run_date, len(paths), run_id)
 
     parsed = ingest.parse_landing(spark, paths, names, ingest.day_window(run_date, now))
-    lines = _classify(lake, spark, parsed, run_date).persist()
+    lines = _classify_input(lake, spark, parsed, names, run_date)
+    # ONE pass: the writer's tasks classify the lines, write the new events and the quarantined
+    # lines, and count every line
+    with session_conf(spark, ARROW_BULK):
+        staged = lake.stage_spark(lines, "status", ingest.ROUTES, report_by=ingest.REPORT_BY, report_max="line_number",
+                                  transform=ingest.CLASSIFY, transform_args={"names": names, "run_date": run_date})
     try:
-        counts = ingest.tally(names, lines)  # the first action fills the cache; nothing is written yet
-        _write(lake, lines, counts, run_date, run_id)
+        counts = ingest.tally(names, staged.counts)  # the invariant, checked before anything commits
+        _commit(lake, staged, counts, run_date, run_id)
     finally:
-        lines.unpersist()
+        staged.discard()  # the files of whatever was not committed
 
     result = IngestResult(run_date, run_id, counts.files, counts.reasons, time.perf_counter() - t0)
     log.info("ingest %s done in %.1fs: %d lines, %d accepted (%d new), %d duplicates, %d quarantined",

@@ -92,6 +92,8 @@ class DeltaRsDataSource(DataSource):
         return _DeltaRsReader(self._table(), self.options.get("partition"), self._columns())
 
     def writer(self, schema, overwrite: bool):
+        if self.options.get("routes"):
+            return _RoutedArrowWriter(dict(self.options))
         return _DeltaRsArrowWriter(dict(self.options), schema, overwrite)
 
 
@@ -233,6 +235,77 @@ class _TaskFiles:
                 os.remove(f["full"])
 
 
+def _add_rows(files: _TaskFiles, tbl: pa.Table, partition_by: str | None) -> None:
+    """Hand a task's rows to its files, split by the partition column's value."""
+    if not partition_by:
+        files.add(None, tbl)
+        return
+    import pyarrow.compute as pc
+
+    keys = tbl.column(partition_by).cast(pa.string())
+    values = pc.unique(keys).to_pylist()
+    if len(values) == 1:
+        files.add(values[0], tbl)
+        return
+    for v in values:
+        files.add(v, tbl.filter(pc.equal(keys, v)))
+
+
+def commit_files(path: str, arrow_schema: pa.Schema, files: list[dict], overwrite: bool,
+                 partition_by: str | None, replace: str | None, props) -> bool:
+    """ONE Delta commit adding Parquet files already written under the table (``files``: path
+    relative to the table, size, rows, partition_values); with ``overwrite`` the table (or, with
+    ``replace`` = "col=value", that partition) is replaced. Appending nothing makes no commit
+    (returns False): the version stays, so reruns leave the history alone."""
+    from deltalake import DeltaTable, Schema
+    from deltalake.transaction import AddAction, create_table_with_add_actions
+
+    now = int(time.time() * 1000)
+    actions = [AddAction(f["path"], f["size"], f["partition_values"], now, True,
+                         json.dumps({"numRecords": f["rows"]})) for f in files]
+    exists = DeltaTable.is_deltatable(path)
+    if not actions and not overwrite and exists:
+        return False
+    pby = [partition_by] if partition_by else None
+    if not exists:
+        create_table_with_add_actions(path, Schema.from_arrow(arrow_schema), actions,
+                                      mode="append", partition_by=pby, commit_properties=props)
+        return True
+    dt = DeltaTable(path)
+    filters = None
+    if replace:
+        k, _, v = replace.partition("=")
+        filters = [(k, "=", v)]
+    dt.create_write_transaction(actions, "overwrite" if overwrite else "append", dt.schema(),
+                                partition_by=pby, partition_filters=filters, commit_properties=props)
+    return True
+
+
+def remove_files(path: str, files: list[dict]) -> None:
+    for f in files:
+        full = os.path.join(path, f["path"])
+        if os.path.exists(full):
+            os.remove(full)
+
+
+def _sweep(path: str, write_id: str) -> None:
+    """Delete the files of one write (their names carry its id) under a table directory."""
+    marker = f"part-{write_id}-"
+    for root, _, files in os.walk(path):
+        if "_delta_log" in root:
+            continue
+        for name in files:
+            if name.startswith(marker):
+                os.remove(os.path.join(root, name))
+
+
+def _task_name() -> str:
+    from pyspark import TaskContext
+
+    ctx = TaskContext.get()
+    return f"{ctx.partitionId():05d}-{ctx.attemptNumber()}" if ctx else "00000-0"
+
+
 class _DeltaRsArrowWriter(DataSourceArrowWriter):
     def __init__(self, options: dict, schema, overwrite: bool):
         from pyspark.sql.pandas.types import to_arrow_schema
@@ -249,69 +322,123 @@ class _DeltaRsArrowWriter(DataSourceArrowWriter):
         self.write_id = uuid.uuid4().hex[:16]
 
     def write(self, iterator: Iterator[pa.RecordBatch]) -> _Written:
-        from pyspark import TaskContext
-
-        ctx = TaskContext.get()
-        task = f"{ctx.partitionId():05d}-{ctx.attemptNumber()}" if ctx else "00000-0"
         data_schema = pa.schema([f for f in self.arrow_schema if f.name != self.partition_by])
-        files = _TaskFiles(self.path, self.partition_by, data_schema, f"part-{self.write_id}-{task}")
+        files = _TaskFiles(self.path, self.partition_by, data_schema, f"part-{self.write_id}-{_task_name()}")
         try:
             for batch in iterator:
-                tbl = pa.Table.from_batches([batch]).cast(self.arrow_schema)
-                if self.partition_by:
-                    import pyarrow.compute as pc
-
-                    keys = tbl.column(self.partition_by).cast(pa.string())
-                    for v in pc.unique(keys).to_pylist():
-                        files.add(v, tbl.filter(pc.equal(keys, v)))
-                else:
-                    files.add(None, tbl)
+                _add_rows(files, pa.Table.from_batches([batch]).cast(self.arrow_schema), self.partition_by)
             return _Written(files.close())
         except BaseException:
             files.discard()
             raise
 
     def commit(self, messages: list[_Written]) -> None:
-        from deltalake import DeltaTable, Schema
-        from deltalake.transaction import AddAction, create_table_with_add_actions
-
-        now = int(time.time() * 1000)
-        actions = [AddAction(f["path"], f["size"], f["partition_values"], now, True,
-                             json.dumps({"numRecords": f["rows"]}))
-                   for m in messages if m is not None for f in m.files]
-        if not actions and not self.overwrite and DeltaTable.is_deltatable(self.path):
-            return  # appending nothing: no commit, the table's version stays (reruns leave history alone)
-        rows = sum(f["rows"] for m in messages if m is not None for f in m.files)
-        props = commit_properties(self.run_id, self.job,
-                                   {"operation": "spark_write", "partition": self.replace or "", "rows": rows})
-        pby = [self.partition_by] if self.partition_by else None
-        if not DeltaTable.is_deltatable(self.path):
-            create_table_with_add_actions(self.path, Schema.from_arrow(self.arrow_schema), actions,
-                                          mode="append", partition_by=pby, commit_properties=props)
-            return
-        dt = DeltaTable(self.path)
-        filters = None
-        if self.replace:
-            k, _, v = self.replace.partition("=")
-            filters = [(k, "=", v)]
-        dt.create_write_transaction(actions, "overwrite" if self.overwrite else "append", dt.schema(),
-                                    partition_by=pby, partition_filters=filters, commit_properties=props)
+        files = [f for m in messages if m is not None for f in m.files]
+        props = commit_properties(self.run_id, self.job, {"operation": "spark_write", "partition": self.replace or "",
+                                                          "rows": sum(f["rows"] for f in files)})
+        commit_files(self.path, self.arrow_schema, files, self.overwrite, self.partition_by, self.replace, props)
 
     def abort(self, messages: list[_Written]) -> None:
-        for m in messages:
-            for f in (m.files if m is not None else []):
-                full = os.path.join(self.path, f["path"])
-                if os.path.exists(full):
-                    os.remove(full)
-        self._sweep()
+        remove_files(self.path, [f for m in messages if m is not None for f in m.files])
+        _sweep(self.path, self.write_id)
         time.sleep(1.0)  # a task cancelled by the failure may still be closing its file
-        self._sweep()
+        _sweep(self.path, self.write_id)
 
-    def _sweep(self) -> None:
-        marker = f"part-{self.write_id}-"
-        for root, _, files in os.walk(self.path):
-            if "_delta_log" in root:
-                continue
-            for name in files:
-                if name.startswith(marker):
-                    os.remove(os.path.join(root, name))
+
+# --- the routed writer: several tables in one pass, committed later by the driver -------------------
+
+@dataclass
+class _Routed(WriterCommitMessage):
+    files: dict  # route value -> the files of this task (as _Written.files)
+    counts: list  # [by values..., rows, max] per group of the report columns
+
+
+def schema_to_option(schema: pa.Schema) -> str:
+    import base64
+
+    return base64.b64encode(schema.serialize().to_pybytes()).decode()
+
+
+def schema_from_option(text: str) -> pa.Schema:
+    import base64
+
+    return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(text)))
+
+
+class _RoutedArrowWriter(DataSourceArrowWriter):
+    """Options: ``routeColumn``; ``routes`` (JSON: route value -> {path, partitionBy, schema}: the
+    table a row with that value goes to); ``reportPath``, ``reportBy`` ("a,b"), ``reportMax``;
+    ``transform`` ("module:function") and ``transformArgs`` (JSON keyword arguments).
+    Each task first passes its Arrow batches through the transform, if any (a function of the
+    batch iterator and the keyword arguments, yielding batches), then writes the rows of every
+    route into that table's directory (cast to its schema; rows of other values are only counted)
+    and counts all its rows by the report columns (with the max of ``reportMax``). ``commit()``
+    writes no Delta log: it writes the report (files per route, counts) as JSON to ``reportPath``,
+    and the caller commits (``Lake.stage_spark``)."""
+
+    def __init__(self, options: dict):
+        lower = {k.lower(): v for k, v in options.items()}
+        self.transform = lower.get("transform") or None
+        self.transform_args = json.loads(lower.get("transformargs") or "{}")
+        self.route_column = lower["routecolumn"]
+        self.routes = json.loads(lower["routes"])
+        self.report_path = lower["reportpath"]
+        self.report_by = [c for c in lower.get("reportby", "").split(",") if c]
+        self.report_max = lower.get("reportmax") or None
+        self.write_id = uuid.uuid4().hex[:16]
+
+    def write(self, iterator: Iterator[pa.RecordBatch]) -> _Routed:
+        import pyarrow.compute as pc
+
+        task = f"part-{self.write_id}-{_task_name()}"
+        files = {}
+        for value, r in self.routes.items():
+            schema = schema_from_option(r["schema"])
+            data = pa.schema([f for f in schema if f.name != r.get("partitionBy")])
+            files[value] = (_TaskFiles(r["path"], r.get("partitionBy"), data, task), schema)
+        counts: dict = {}
+        if self.transform:
+            import importlib
+
+            module, _, func = self.transform.partition(":")
+            iterator = getattr(importlib.import_module(module), func)(iterator, **self.transform_args)
+        try:
+            for batch in iterator:
+                tbl = pa.Table.from_batches([batch])
+                self._count(tbl, counts)
+                route = tbl.column(self.route_column)
+                for value, (out, schema) in files.items():
+                    part = tbl.filter(pc.equal(route, value))
+                    if part.num_rows:
+                        _add_rows(out, part.select(schema.names).cast(schema), self.routes[value].get("partitionBy"))
+            return _Routed({v: out.close() for v, (out, _) in files.items()},
+                           [[*k, n, m] for k, (n, m) in counts.items()])
+        except BaseException:
+            for out, _ in files.values():
+                out.discard()
+            raise
+
+    def _count(self, tbl: pa.Table, counts: dict) -> None:
+        col = self.report_max or self.route_column
+        agg = tbl.group_by(self.report_by, use_threads=False).aggregate([([], "count_all"), (col, "max")])
+        for row in agg.to_pylist():
+            key = tuple(row[c] for c in self.report_by)
+            n, m = counts.get(key, (0, None))
+            top = row[f"{col}_max"]
+            counts[key] = (n + row["count_all"], top if m is None or (top is not None and top > m) else m)
+
+    def commit(self, messages: list[_Routed]) -> None:
+        report = {"files": {v: [f for m in messages if m is not None for f in m.files.get(v, [])] for v in self.routes},
+                  "counts": [c for m in messages if m is not None for c in m.counts]}
+        tmp = f"{self.report_path}.{self.write_id}.tmp"
+        with open(tmp, "w") as fh:
+            json.dump(report, fh, default=str)
+        os.replace(tmp, self.report_path)
+
+    def abort(self, messages: list[_Routed]) -> None:
+        for value, r in self.routes.items():
+            remove_files(r["path"], [f for m in messages if m is not None for f in m.files.get(value, [])])
+        for _ in range(2):
+            for r in self.routes.values():
+                _sweep(r["path"], self.write_id)
+            time.sleep(0.5)  # a task cancelled by the failure may still be closing its file

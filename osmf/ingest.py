@@ -64,9 +64,15 @@ REASONS = {
 STRING_FIELDS = ("event_id", "user_id", "product_id", "creative_id")
 REQUIRED_FIELDS = ("event_id", "event_ts", "user_id", "product_id", "creative_id", "clicked")
 EVENT_FIELDS = ("event_id", "event_ts_ms", "user_id", "product_id", "creative_id", "clicked")
-PARSED_DDL = ("source_file string, line_number long, raw_line string, reason string, detail string, "
+# one row per landing line, as parsed; ``file_idx`` is the file's position in the day's file names sorted
+PARSED_DDL = ("file_idx int, line_number long, raw_line string, reason string, detail string, "
               "event_id string, event_ts_ms long, user_id string, product_id string, "
               "creative_id string, clicked int")
+# one row per landing line, classified: what the writer routes to ``impressions`` (status ``new``) and
+# ``quarantine`` (status ``quarantined``), and counts
+LINES_DDL = ("status string, source_file string, line_number long, source_line long, raw_line string, "
+             "reason string, detail string, event_id string, event_ts timestamp, event_date date, "
+             "user_id string, product_id string, creative_id string, clicked int")
 _PARSED_COLS = [c.strip().split(" ")[0] for c in PARSED_DDL.split(",")]
 QUARANTINE_COLS = ["source_file", "line_number", "raw_line", "reason", "detail"]
 DAY_MS = 86_400_000
@@ -118,9 +124,10 @@ def _read_line(raw: bytes, day_start_ms: int, day_end_ms: int, now_ms: int):
     return line, event, reason, detail
 
 
-def _parsed_arrow_schema() -> pa.Schema:
-    types = {"string": pa.string(), "long": pa.int64(), "int": pa.int32()}
-    return pa.schema([(c.strip().split(" ")[0], types[c.strip().split(" ")[1]]) for c in PARSED_DDL.split(",")])
+def _arrow_schema(ddl: str = PARSED_DDL) -> pa.Schema:
+    types = {"string": pa.string(), "long": pa.int64(), "int": pa.int32(), "date": pa.date32(),
+             "timestamp": pa.timestamp("us", tz="UTC")}
+    return pa.schema([(c.strip().split(" ")[0], types[c.strip().split(" ")[1]]) for c in ddl.split(",")])
 
 
 # --- the fast path: a typed decoder in C for the lines it can vouch for ------------------------------
@@ -193,7 +200,7 @@ def _decode_lines(lines: list[bytes], decode, utf8_ok: bool) -> tuple[list, list
     return events, slow
 
 
-def _parse_block(block: bytes, first_line: int, source_file: str, window: tuple, fast) -> pa.RecordBatch:
+def _parse_block(block: bytes, first_line: int, file_idx: int, window: tuple, fast) -> pa.RecordBatch:
     """One block of whole lines (numbered from ``first_line``) as PARSED_DDL rows: the fast path
     first, validate_line (via ``_read_line``) for every line it refused."""
     from operator import attrgetter
@@ -211,8 +218,8 @@ def _parse_block(block: bytes, first_line: int, source_file: str, window: tuple,
         for i in slow:
             raw[i], event, reason[i], detail[i] = _read_line(lines[i], *window)
             events[i] = event_type(*[event[k] for k in EVENT_FIELDS]) if event else empty
-    schema = _parsed_arrow_schema()
-    arrays = [pa.repeat(pa.scalar(source_file, pa.string()), n),
+    schema = _arrow_schema()
+    arrays = [pa.repeat(pa.scalar(file_idx, pa.int32()), n),
               pa.array(range(first_line, first_line + n), pa.int64()),
               pa.array(raw, pa.string()), pa.array(reason, pa.string()), pa.array(detail, pa.string())]
     arrays += [pa.array(list(map(attrgetter(k), events)), schema.field(k).type) for k in EVENT_FIELDS]
@@ -266,7 +273,7 @@ def _parse_ranges(batches, day_start_ms: int, day_end_ms: int, now_ms: int):
         for r in batch.to_pylist():
             number = r["first_line"]
             for block in _range_blocks(r["path"], r["start"], r["end"]):
-                out = _parse_block(block, number, r["source_file"], window, fast)
+                out = _parse_block(block, number, r["file_idx"], window, fast)
                 number += out.num_rows
                 yield out
 
@@ -341,17 +348,19 @@ def day_window(run_date: str, now: dt.datetime | None = None) -> DayWindow:
 
 # --- Spark transformations ---------------------------------------------------------------------
 
-RANGES_DDL = "path string, source_file string, start long, end long, first_line long"
+RANGES_DDL = "path string, file_idx int, start long, end long, first_line long"
 RANGE_BYTES = 128 << 20  # a landing file larger than this is parsed by several tasks
-STATUSES = ("new", "accepted", "duplicate", "quarantined")
+STATUSES = ("quarantined", "duplicate", "accepted", "new")  # the status of a line (codes 0..3)
 
 
 def plan_ranges(files: list[str], names: list[str], range_bytes: int = RANGE_BYTES) -> list[tuple]:
-    """(path, source_file, start, end) byte ranges of at most ``range_bytes``; one per empty file."""
+    """(path, file_idx, start, end) byte ranges of at most ``range_bytes``, one at least per file;
+    ``file_idx`` is the file's position in ``sorted(names)``."""
+    rank = {n: i for i, n in enumerate(sorted(names))}
     out = []
     for path, name in zip(files, names):
         size = os.path.getsize(path)
-        out += [(path, name, s, min(s + range_bytes, size)) for s in range(0, max(size, 1), range_bytes)]
+        out += [(path, rank[name], s, min(s + range_bytes, size)) for s in range(0, max(size, 1), range_bytes)]
     return out
 
 
@@ -361,7 +370,7 @@ def _first_lines(spark: SparkSession, ranges: list[tuple]) -> list[int]:
     split = {r[0] for i, r in enumerate(ranges) if i and ranges[i - 1][0] == r[0]}
     counts: dict[tuple[str, int], int] = {}
     if split:
-        todo = [(p, n, s, e, 0) for p, n, s, e in ranges if p in split]
+        todo = [(*r, 0) for r in ranges if r[0] in split]
         df = spark.createDataFrame(todo, RANGES_DDL).repartition(min(len(todo), 64))
         out = df.mapInArrow(_count_ranges, "path string, start long, lines long").collect()
         counts = {(r.path, r.start): r.lines for r in out}
@@ -399,8 +408,8 @@ def _id_checks() -> tuple[Column, Column]:
 
 
 def check_ids(parsed: DataFrame, users: DataFrame, products: DataFrame, creatives: DataFrame) -> DataFrame:
-    """Every parsed line, the lines the parse accepted checked against the dimension tables (broadcast
-    joins, no shuffle): their ``reason``/``detail`` become ``unknown_id`` or
+    """Every parsed line; those the parse accepted are checked against the dimension tables
+    (broadcast joins, no shuffle): their ``reason``/``detail`` become ``unknown_id`` or
     ``creative_product_mismatch`` where an id does not fit, else stay null."""
     from pyspark.sql import functions as F
 
@@ -418,41 +427,99 @@ def check_ids(parsed: DataFrame, users: DataFrame, products: DataFrame, creative
             .drop("_u", "_p", "_cp"))
 
 
-def classify(checked: DataFrame, existing: DataFrame | None) -> DataFrame:
-    """``status`` of every line, in one shuffle by event_id (the date's ``impressions`` rows, when
-    ``existing`` is given, ride along in the same shuffle, sorted before the lines):
-
-    * ``quarantined``: ``reason`` is set (``raw_line`` is kept for these lines only);
-    * ``duplicate``: a later copy of an event_id (by file name, then line number), or the first copy
-      when the event is in ``existing`` from another line;
-    * ``accepted``: the first copy, in ``existing`` from this very file and line;
-    * ``new``: the first copy, not in ``existing``."""
-    from pyspark.sql import Window
+def _sorted_by_event(checked: DataFrame, existing: DataFrame | None, names: list[str]) -> DataFrame:
+    """The lines (``_src`` 1) and the date's ``impressions`` keys (``_src`` 0), in one shuffle by
+    event_id, sorted within each partition by (hash, event_id, _src, _bad, file_idx, line_number):
+    every copy of an event is together, the table's row first, then the good lines in landing order."""
     from pyspark.sql import functions as F
 
     bad = F.col("reason").isNotNull()
-    lines = (checked.withColumn("raw_line", F.when(bad, F.col("raw_line")))
-             .withColumn("_src", F.lit(1)).withColumn("_bad", bad.cast("int")))
+    lines = checked.select("file_idx", "line_number", F.when(bad, F.col("raw_line")).alias("raw_line"), "reason",
+                           "detail", *[c for c in EVENT_FIELDS], F.lit(1).alias("_src"), bad.cast("int").alias("_bad"))
     if existing is not None:
-        old = existing.select("event_id", "source_file", F.col("source_line").alias("line_number"),
-                              F.lit(0).alias("_src"), F.lit(0).alias("_bad"))
+        pairs = [x for i, n in enumerate(sorted(names)) for x in (F.lit(n), F.lit(i))]
+        file_idx = F.coalesce(F.element_at(F.create_map(*pairs), F.col("source_file")), F.lit(-1)) if pairs else F.lit(-1)
+        old = existing.select("event_id", file_idx.cast("int").alias("file_idx"),
+                              F.col("source_line").alias("line_number"), F.lit(0).alias("_src"), F.lit(0).alias("_bad"))
         lines = lines.unionByName(old, allowMissingColumns=True)
-    key = F.coalesce("event_id", F.concat_ws("\n", "source_file", F.col("line_number").cast("string")))
-    w = Window.partitionBy(key).orderBy("_src", "_bad", "source_file", "line_number")
-    in_table = F.first("_src").over(w) == 0
-    same_line = (F.first("source_file").over(w) == F.col("source_file")) & \
-                (F.first("line_number").over(w) == F.col("line_number"))
-    rank = F.row_number().over(w) - in_table.cast("int")
-    status = (F.when(bad, "quarantined").when(rank > 1, "duplicate")
-              .when(in_table & same_line, "accepted").when(in_table, "duplicate").otherwise("new"))
-    return lines.withColumn("status", status).where("_src = 1").drop("_src", "_bad")
+    # lines without an event_id are spread by their position; they sort first and are quarantined
+    spread = F.coalesce("event_id", F.concat_ws(":", F.col("file_idx").cast("string"), F.col("line_number").cast("string")))
+    # the copies of an event are adjacent in any total order that starts with event_id; a hash in
+    # front gives the sorter's 8-byte prefix something to tell rows apart (event ids share prefixes)
+    return (lines.repartition(spread)
+            .sortWithinPartitions(F.xxhash64("event_id"), "event_id", "_src", "_bad", "file_idx", "line_number"))
 
 
-def classify_lines(parsed: DataFrame, users: DataFrame, products: DataFrame, creatives: DataFrame,
-                   existing: DataFrame | None) -> DataFrame:
-    """Parsed lines -> every line with its ``status`` (STATUSES) against ``existing`` (the date's
-    partition of ``impressions``: event_id, source_file, source_line; None when there is no table)."""
-    return classify(check_ids(parsed, users, products, creatives), existing)
+def classify_input(parsed: DataFrame, users: DataFrame, products: DataFrame, creatives: DataFrame,
+                   existing: DataFrame | None, names: list[str]) -> DataFrame:
+    """Parsed lines, id-checked, with the date's ``impressions`` keys (``existing``: event_id,
+    source_file, source_line; None when there is no table), shuffled and sorted so that
+    :func:`classify_sorted` can give every line its status in one streaming pass per partition."""
+    return _sorted_by_event(check_ids(parsed, users, products, creatives), existing, names)
+
+
+CLASSIFY = "osmf.ingest:classify_sorted"  # run inside the writer's tasks (Lake.stage_spark transform)
+
+
+def classify_sorted(batches, names: list[str], run_date: str):
+    """Batches of :func:`classify_input` (one partition, in order) -> LINES_DDL batches: every line
+    with its status (STATUSES) and the columns of ``impressions`` and ``quarantine``:
+
+    * ``quarantined``: the parse or the id checks gave a reason (``raw_line`` kept for these only);
+    * ``duplicate``: a later copy of an event_id (by file name, then line number), or the first copy
+      when the event is in the date's ``impressions`` from another line;
+    * ``accepted``: the first copy, in the date's ``impressions`` from this very file and line;
+    * ``new``: the first copy, not in the date's ``impressions``.
+
+    A run of rows with one event_id may cross batches: its first row and length are carried."""
+    names_arr = pa.array(sorted(names), pa.string())
+    day = dt.date.fromisoformat(run_date)
+    carry = None
+    for batch in batches:
+        out, carry = _classify_batch(batch, carry, names_arr, day)
+        if out.num_rows:
+            yield out
+
+
+def _classify_batch(batch: pa.RecordBatch, carry, names: pa.Array, day: dt.date):
+    """One sorted batch -> (its lines as LINES_DDL, the carry for the next batch): the carry is
+    (event_id, first row's _src, file_idx, line_number, rows so far) of the batch's last run."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    n = batch.num_rows
+    if n == 0:
+        return pa.RecordBatch.from_pylist([], schema=_arrow_schema(LINES_DDL)), carry
+    eid = batch.column("event_id")
+    src, bad, fidx, line = (batch.column(c).to_numpy(zero_copy_only=False)
+                            for c in ("_src", "_bad", "file_idx", "line_number"))
+    same = np.zeros(n, bool)  # this row continues the run of the row before
+    if n > 1:
+        same[1:] = pc.fill_null(pc.equal(eid[1:], eid[:-1]), False).to_numpy(zero_copy_only=False)
+    same[0] = carry is not None and eid[0].is_valid and eid[0].as_py() == carry[0]
+    at = np.arange(n)
+    start = np.maximum.accumulate(np.where(same, -1, at))  # first row of each row's run (-1: carried)
+    first = np.maximum(start, 0)
+    f_src, f_file, f_line, pos = src[first], fidx[first], line[first], at - start
+    cont = start < 0
+    if cont.any():
+        f_src[cont], f_file[cont], f_line[cont] = carry[1], carry[2], carry[3]
+        pos[cont] = carry[4] + at[cont]
+    in_table = f_src == 0
+    rank = pos + 1 - in_table
+    code = np.select([bad == 1, rank > 1, in_table & (f_file == fidx) & (f_line == line), in_table],
+                     [0, 1, 2, 1], default=3)
+    last = eid[n - 1]
+    carry = (last.as_py(), f_src[-1], f_file[-1], f_line[-1], pos[-1] + 1) if last.is_valid else None
+    keep = pa.array(src == 1)
+    b = batch.filter(keep)
+    ts = pc.cast(pc.multiply(b.column("event_ts_ms"), 1000), pa.timestamp("us", tz="UTC"))
+    m = b.num_rows
+    arrays = [pa.array(STATUSES, pa.string()).take(pa.array(code).filter(keep)), names.take(b.column("file_idx")),
+              b.column("line_number"), b.column("line_number"), b.column("raw_line"), b.column("reason"),
+              b.column("detail"), b.column("event_id"), ts, pa.repeat(pa.scalar(day, pa.date32()), m),
+              b.column("user_id"), b.column("product_id"), b.column("creative_id"), b.column("clicked")]
+    return pa.RecordBatch.from_arrays(arrays, schema=_arrow_schema(LINES_DDL)), carry
 
 
 # --- counts and the invariant --------------------------------------------------------------------
@@ -464,26 +531,23 @@ class Tally:
     new: int  # accepted lines whose event is not in ``impressions`` yet
 
 
-def tally(names: list[str], lines: DataFrame) -> Tally:
-    """Per-file counts and quarantine reasons from one small aggregate of the classified lines; the
-    invariant checked (a break is a bug, never bad data)."""
-    from pyspark.sql import functions as F
-
+def tally(names: list[str], counts: list[dict]) -> Tally:
+    """Per-file counts and quarantine reasons from the counts of the classified lines (rows and last
+    line number per source_file, status, reason); the invariant checked."""
     per_file = {n: {"source_file": n, "lines_read": 0, "accepted": 0, "duplicates": 0, "quarantined": 0}
                 for n in names}
     last_line = dict.fromkeys(names, 0)
     reasons: dict[str, int] = {}
     new = 0
     key = {"new": "accepted", "accepted": "accepted", "duplicate": "duplicates", "quarantined": "quarantined"}
-    for r in lines.groupBy("source_file", "status", "reason").agg(F.count("*").alias("n"),
-                                                                  F.max("line_number").alias("last")).collect():
-        f = per_file[r.source_file]
-        f["lines_read"] += r.n
-        f[key[r.status]] += r.n
-        last_line[r.source_file] = max(last_line[r.source_file], r["last"])
-        new += r.n if r.status == "new" else 0
-        if r.status == "quarantined":
-            reasons[r.reason] = reasons.get(r.reason, 0) + r.n
+    for c in counts:
+        f = per_file[c["source_file"]]
+        f["lines_read"] += c["rows"]
+        f[key[c["status"]]] += c["rows"]
+        last_line[c["source_file"]] = max(last_line[c["source_file"]], c["max"] or 0)
+        new += c["rows"] if c["status"] == "new" else 0
+        if c["status"] == "quarantined":
+            reasons[c["reason"]] = reasons.get(c["reason"], 0) + c["rows"]
     files = [per_file[n] for n in names]
     check_invariant(files, last_line)
     return Tally(files, reasons, new)
@@ -502,24 +566,10 @@ def check_invariant(files: list[dict], last_line: dict[str, int] | None = None) 
 
 # --- what gets written ---------------------------------------------------------------------------
 
+ROUTES = {"new": "impressions", "quarantined": "quarantine"}  # status -> the table its lines go to
+REPORT_BY = ["source_file", "status", "reason"]
+
+
 def audit_table(files: list[dict], run_date: str) -> pa.Table:
     """The ``ingest_audit`` rows of the day."""
     return pa.Table.from_pylist([dict(f, event_date=dt.date.fromisoformat(run_date)) for f in files])
-
-
-def quarantine_rows(lines: DataFrame, run_date: str) -> DataFrame:
-    """The ``quarantine`` rows of the day: every line with a reason."""
-    from pyspark.sql import functions as F
-
-    return (lines.where("status = 'quarantined'").select(*QUARANTINE_COLS)
-            .withColumn("event_date", F.lit(run_date).cast("date")))
-
-
-def new_events(lines: DataFrame, run_date: str) -> DataFrame:
-    """The ``impressions`` rows to append: first copies not yet in the table."""
-    from pyspark.sql import functions as F
-
-    return (lines.where("status = 'new'")
-            .select("event_id", F.timestamp_millis("event_ts_ms").alias("event_ts"),
-                    F.lit(run_date).cast("date").alias("event_date"), "user_id", "product_id",
-                    "creative_id", "clicked", "source_file", F.col("line_number").alias("source_line")))

@@ -16,12 +16,15 @@ which run wrote which version.
 from __future__ import annotations
 
 import json
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from osmf.delta_source import SOURCE_NAME, commit_properties, partition_string
+from osmf.delta_source import (SOURCE_NAME, commit_files, commit_properties, partition_string, remove_files,
+                                schema_to_option)
 from osmf.settings import Settings, load_settings
 from osmf.tables import TABLES, TableSpec, spec
 
@@ -294,6 +297,42 @@ class Lake:
         w.save()
         return self.version(name)
 
+    def stage_spark(self, df, route_column: str, routes: dict[str, str], report_by: list[str] = (),
+                    report_max: str | None = None, transform: str | None = None,
+                    transform_args: dict | None = None) -> "StagedWrite":
+        """Write a Spark DataFrame to several tables in ONE pass, by its tasks: a row whose
+        ``route_column`` is a key of ``routes`` goes to that table (the table's columns, cast to its
+        types); every row is counted by ``report_by`` (with the max of ``report_max``). Nothing is
+        committed yet: the returned StagedWrite has the counts, and commits (or discards) each table.
+        Only file names and counts reach the driver. delta-rs backend only.
+
+        ``transform`` ("module:function") turns each task's Arrow batches into the rows to route
+        (``function(batches, **transform_args)``, a generator): the last step of a job runs inside
+        the writer's tasks, without a round trip through the JVM; the columns are then checked in
+        the tasks."""
+        if self.backend != "delta-rs":
+            raise NotImplementedError("stage_spark needs the delta-rs backend")
+        route_opts = {}
+        for value, name in routes.items():
+            s = spec(name)
+            missing = [f.name for f in s.schema if f.name not in df.columns]
+            if missing and not transform:
+                raise ValueError(f"rows routed to table {name!r} lack column(s) {missing}; they have {df.columns}")
+            self.ensure(name)
+            route_opts[value] = {"path": str(self.path(name)), "partitionBy": s.partition_by,
+                                 "schema": schema_to_option(s.schema)}
+        staging = self.root / "_staging"
+        staging.mkdir(parents=True, exist_ok=True)
+        report = staging / f"{uuid.uuid4().hex}.json"
+        (df.write.format(SOURCE_NAME).option("routeColumn", route_column).option("routes", json.dumps(route_opts))
+         .option("reportPath", str(report)).option("reportBy", ",".join(report_by))
+         .option("reportMax", report_max or "").option("transform", transform or "")
+         .option("transformArgs", json.dumps(transform_args or {})).mode("append").save())
+        data = json.loads(report.read_text())
+        report.unlink()
+        counts = [dict(zip([*report_by, "rows", "max"], c)) for c in data["counts"]]
+        return StagedWrite(self, {routes[v]: files for v, files in data["files"].items()}, counts)
+
     def register_views(self, spark, names: list[str] | None = None) -> list[str]:
         """Register every existing table (or ``names``) as a Spark temp view of the same name."""
         done = []
@@ -302,6 +341,35 @@ class Lake:
                 self.read_spark(spark, name).createOrReplaceTempView(name)
                 done.append(name)
         return done
+
+
+@dataclass
+class StagedWrite:
+    """Files written by the tasks of ``Lake.stage_spark`` and not committed yet: ``files`` per table,
+    ``counts`` per group of the report columns (``rows``, ``max``)."""
+    lake: Lake
+    files: dict[str, list[dict]]
+    counts: list[dict]
+
+    def rows(self, name: str) -> int:
+        return sum(f["rows"] for f in self.files.get(name, []))
+
+    def commit(self, name: str, partition: Any = None, run_id: str | None = None, job: str | None = None) -> int:
+        """ONE Delta commit of the table's staged files: with ``partition`` they replace that partition
+        (even when there are none), else they are appended (none: no commit). Returns the version."""
+        s = spec(name)
+        replace = f"{s.partition_by}={partition_string(partition)}" if partition is not None else None
+        files = self.files.pop(name, [])
+        props = commit_properties(run_id, job, {"operation": "spark_write", "partition": partition_string(partition)
+                                                if partition is not None else "", "rows": sum(f["rows"] for f in files)})
+        commit_files(str(self.lake.path(name)), s.schema, files, replace is not None, s.partition_by, replace, props)
+        return self.lake.version(name)
+
+    def discard(self) -> None:
+        """Delete every staged file not committed yet."""
+        for name, files in self.files.items():
+            remove_files(str(self.lake.path(name)), files)
+        self.files = {}
 
 
 def summary(lake: Lake) -> str:
