@@ -3,10 +3,10 @@ on event_id within the date) and ``quarantine`` (raw line, source file, line num
 per-file ``ingest_audit``.
 
 The contract (what counts as accepted, duplicate or quarantined, the per-file invariant, reruns)
-is in :mod:`osmf.ingest`; this job loads the dimensions, reads, calls it, writes and logs. One Spark
-pass parses, classifies and writes (the data source writer's tasks write the new events and the
-quarantined lines); only file names and counts reach the driver, which checks the invariant and then
-commits quarantine, the audit and the new events.
+and how it runs are in :mod:`osmf.ingest`; this job loads the dimensions, reads, calls it, writes
+and logs. One Spark job parses, classifies and writes (the data source writer's tasks write the new
+events and the quarantined lines); only file names and counts reach the driver, which checks the
+invariant and then commits quarantine, the audit and the new events.
 """
 
 from __future__ import annotations
@@ -28,14 +28,18 @@ JOB = "ingest_events"
 EXISTING_COLS = ["event_id", "source_file", "source_line"]
 
 
-def _classify_input(lake: Lake, spark, parsed, names: list[str], run_date: str):
-    """Read the dimensions' keys and the date's ``impressions`` keys (if any): the lines to classify."""
-    users = lake.read_spark(spark, "users", columns=["user_id"])
-    products = lake.read_spark(spark, "products", columns=["product_id"])
-    creatives = lake.read_spark(spark, "creatives", columns=["creative_id", "product_id"])
+def _classify_input(lake: Lake, spark, settings: Settings, paths: list[str], names: list[str], window,
+                    run_date: str):
+    """The day's lines, parsed and id-checked in the tasks, and the date's ``impressions`` keys (if
+    any), bucketed and shuffled for the classification in the writer's tasks."""
+    dims = ingest.dimension_keys(lake.read_arrow("users", columns=["user_id"]),
+                                 lake.read_arrow("products", columns=["product_id"]),
+                                 lake.read_arrow("creatives", columns=["creative_id", "product_id"]))
+    shuffle = ingest.plan_shuffle(paths, settings.spark_shuffle_partitions)
+    blobs = ingest.parse_landing(spark, paths, names, window, dims, shuffle)
     existing = (lake.read_spark(spark, "impressions", partition=run_date, columns=EXISTING_COLS)
                 if lake.exists("impressions") else None)
-    return ingest.classify_input(parsed, users, products, creatives, existing, names)
+    return ingest.classify_input(blobs, existing, names, shuffle)
 
 
 def _commit(lake: Lake, staged, counts: ingest.Tally, run_date: str, run_id: str) -> None:
@@ -51,7 +55,7 @@ def _commit(lake: Lake, staged, counts: ingest.Tally, run_date: str, run_id: str
 
 def run(run_date: str, settings: Settings, run_id: str | None = None, spark=None,
         lake: Lake | None = None, now: dt.datetime | None = None) -> IngestResult:
-    from osmf.spark import ARROW_BULK, get_spark, session_conf
+    from osmf.spark import get_spark
 
     t0 = time.perf_counter()
     lake = lake or Lake(settings)
@@ -62,13 +66,11 @@ def run(run_date: str, settings: Settings, run_id: str | None = None, spark=None
     names = ingest.source_names(settings, paths)
     log.info("ingest %s: %d landing files (run %s)", run_date, len(paths), run_id)
 
-    parsed = ingest.parse_landing(spark, paths, names, ingest.day_window(run_date, now))
-    lines = _classify_input(lake, spark, parsed, names, run_date)
+    lines = _classify_input(lake, spark, settings, paths, names, ingest.day_window(run_date, now), run_date)
     # ONE pass: the writer's tasks classify the lines, write the new events and the quarantined
     # lines, and count every line
-    with session_conf(spark, ARROW_BULK):
-        staged = lake.stage_spark(lines, "status", ingest.ROUTES, report_by=ingest.REPORT_BY, report_max="line_number",
-                                  transform=ingest.CLASSIFY, transform_args={"names": names, "run_date": run_date})
+    staged = lake.stage_spark(lines, "status", ingest.ROUTES, report_by=ingest.REPORT_BY, report_max="line_number",
+                              transform=ingest.CLASSIFY, transform_args={"names": names, "run_date": run_date})
     try:
         counts = ingest.tally(names, staged.counts)  # the invariant, checked before anything commits
         _commit(lake, staged, counts, run_date, run_id)

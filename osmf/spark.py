@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-
 from osmf.settings import Settings, apply_offline_env, load_settings
 
 _SESSION = None
@@ -56,24 +54,3 @@ def stop_spark() -> None:
         _SESSION.stop()
         _SESSION = None
 
-
-# Arrow batches handed to Python: bounded by rows only (the byte bound makes Spark size every row
-# it adds, a large share of the JVM's time in Arrow-heavy jobs such as ingest)
-ARROW_BULK = {"spark.sql.execution.arrow.maxRecordsPerBatch": "65536",
-              "spark.sql.execution.arrow.maxBytesPerBatch": str(2**31 - 1)}
-
-
-@contextlib.contextmanager
-def session_conf(spark, values: dict[str, str]):
-    """Runtime SQL settings for the duration of a block, then restored."""
-    old = {k: spark.conf.get(k, None) for k in values}
-    for k, v in values.items():
-        spark.conf.set(k, v)
-    try:
-        yield spark
-    finally:
-        for k, v in old.items():
-            if v is None:
-                spark.conf.unset(k)
-            else:
-                spark.conf.set(k, v)
