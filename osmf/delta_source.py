@@ -408,9 +408,10 @@ class _RoutedArrowWriter(DataSourceArrowWriter):
                 self._count(tbl, counts)
                 route = tbl.column(self.route_column)
                 for value, (out, schema) in files.items():
-                    part = tbl.filter(pc.equal(route, value))
-                    if part.num_rows:
-                        _add_rows(out, part.select(schema.names).cast(schema), self.routes[value].get("partitionBy"))
+                    mask = pc.equal(route, value)
+                    if pc.any(mask).as_py():
+                        part = tbl.select(schema.names).filter(mask).cast(schema)
+                        _add_rows(out, part, self.routes[value].get("partitionBy"))
             return _Routed({v: out.close() for v, (out, _) in files.items()},
                            [[*k, n, m] for k, (n, m) in counts.items()])
         except BaseException:
