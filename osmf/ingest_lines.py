@@ -175,27 +175,32 @@ def _decode_lines(lines: list[bytes], decode, utf8_ok: bool) -> tuple[list, list
     return events, slow
 
 
-def _parse_block(block: bytes, first_line: int, file_idx: int, window: tuple, fast) -> pa.RecordBatch:
+def _parse_block(block: bytes, first_line: int, file_idx: int, window: tuple, fast,
+                 lines: list[bytes] | None = None) -> pa.RecordBatch:
     """One block of whole lines (numbered from ``first_line``) as PARSED_DDL rows: the fast path
-    first, validate_line (via ``_read_line``) for every line it refused."""
+    first, validate_line (via ``_read_line``) for every line it refused. ``raw_line`` is set on the
+    lines validate_line saw; give ``lines`` (a list, filled with the block's lines) to leave it null
+    on the others (see :func:`check_ids`)."""
     from msgspec.structs import astuple
 
     decode, event_type = fast
-    lines = _block_lines(block)
-    n = len(lines)
-    events, slow = _decode_lines(lines, decode, _is_utf8(block))
+    split = _block_lines(block)
+    n = len(split)
+    events, slow = _decode_lines(split, decode, _is_utf8(block))
     reason: list = [None] * n
     detail: list = [None] * n
-    raw: list = lines
+    raw: list = split if lines is None else [None] * n
+    if lines is not None:
+        lines += split
     if slow:
-        raw = list(lines)
+        raw = list(raw)
         empty = event_type(*[None] * len(EVENT_FIELDS))
         for i in slow:
-            raw[i], event, reason[i], detail[i] = _read_line(lines[i], *window)
+            raw[i], event, reason[i], detail[i] = _read_line(split[i], *window)
             events[i] = event_type(*[event[k] for k in EVENT_FIELDS]) if event else empty
     schema = arrow_schema()
     arrays = [pa.repeat(pa.scalar(file_idx, pa.int32()), n),
-              pa.array(range(first_line, first_line + n), pa.int64()),
+              pa.array(np.arange(first_line, first_line + n, dtype=np.int64)),
               pa.array(raw, pa.string()), pa.array(reason, pa.string()), pa.array(detail, pa.string())]
     # the events' fields as columns: one struct array from the Structs' tuples (C), then flattened
     fields = pa.struct([schema.field(k) for k in EVENT_FIELDS])
@@ -255,11 +260,12 @@ class DimKeys:
     creative_products: pa.Array
 
 
-def check_ids(parsed: pa.Table, dims: DimKeys) -> pa.Table:
+def check_ids(parsed: pa.Table, dims: DimKeys, lines: list[bytes] | None = None) -> pa.Table:
     """The lines the parse accepted, checked against the dimensions in this order: an unknown
     user_id, product_id or creative_id (``unknown_id``, detail ``<field>=<id>``), then a creative
     of another product (``creative_product_mismatch``, detail ``creative_id=<c> belongs to <p>``).
-    ``raw_line`` is then kept for the quarantined lines only."""
+    ``raw_line`` is then kept for the quarantined lines only (taken from ``lines``, the raw lines of
+    the rows, where the parse left it null)."""
     ok = pc.is_null(parsed.column("reason")).to_numpy(zero_copy_only=False)
     user_ok = pc.is_in(parsed.column("user_id"), value_set=dims.users).to_numpy(zero_copy_only=False)
     prod_ok = pc.is_in(parsed.column("product_id"), value_set=dims.products).to_numpy(zero_copy_only=False)
@@ -271,6 +277,11 @@ def check_ids(parsed: pa.Table, dims: DimKeys) -> pa.Table:
     if len(bad):
         reason = parsed.column("reason").to_pylist()
         detail = parsed.column("detail").to_pylist()
+        if lines is not None:  # the lines the fast path took are valid UTF-8
+            raw = parsed.column("raw_line").to_pylist()
+            for i in bad.tolist():
+                raw[i] = lines[i].decode("utf-8") if raw[i] is None else raw[i]
+            parsed = parsed.set_column(parsed.schema.get_field_index("raw_line"), "raw_line", pa.array(raw, pa.string()))
         u, p, c, o = (pc.take(col, pa.array(bad)).to_pylist() for col in
                       (parsed.column("user_id"), parsed.column("product_id"), parsed.column("creative_id"), owner))
         for j, i in enumerate(bad.tolist()):
@@ -327,19 +338,19 @@ def parse_ranges(batches, window: tuple, dims: DimKeys, labels: list[int]):
     fast = fast_decoder(*window)
     for batch in batches:
         for r in batch.to_pylist():
-            number, pending = r["first_line"], []
+            number, pending, raws = r["first_line"], [], []
             for block in _range_blocks(r["path"], r["start"], r["end"]):
-                pending.append(_parse_block(block, number, r["file_idx"], window, fast))
+                pending.append(_parse_block(block, number, r["file_idx"], window, fast, raws))
                 number += pending[-1].num_rows
-                if sum(b.num_rows for b in pending) >= CHUNK_LINES:
-                    yield _checked_blobs(pending, dims, labels)
-                    pending = []
+                if len(raws) >= CHUNK_LINES:
+                    yield _checked_blobs(pending, raws, dims, labels)
+                    pending, raws = [], []
             if pending:
-                yield _checked_blobs(pending, dims, labels)
+                yield _checked_blobs(pending, raws, dims, labels)
 
 
-def _checked_blobs(batches: list[pa.RecordBatch], dims: DimKeys, labels: list[int]) -> pa.RecordBatch:
-    lines = check_ids(pa.Table.from_batches(batches), dims)
+def _checked_blobs(batches: list[pa.RecordBatch], raws: list[bytes], dims: DimKeys, labels: list[int]) -> pa.RecordBatch:
+    lines = check_ids(pa.Table.from_batches(batches), dims, raws)
     buckets = bucket_of(lines.column("event_id"), lines.column("line_number").to_numpy(), len(labels))
     return to_blobs(lines, buckets, labels, kind=1)
 

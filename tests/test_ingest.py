@@ -187,6 +187,10 @@ def test_id_checks_in_order_with_details():
         ("unknown_id", "creative_id=c9"), ("creative_product_mismatch", "creative_id=c2 belongs to p2"),
         ("invalid_json", "d")]
     assert [r["raw_line"] for r in out] == [None, "raw", "raw", "raw", "raw", "raw"]  # kept for quarantine only
+    # the parse leaves raw_line null on the lines its fast path took: the raw lines fill it in
+    fast = [dict(r, raw_line=None) if r.get("reason") is None else r for r in rows]
+    out = check_ids(_parsed(fast), dims, [f"line {i}".encode() for i in range(1, 7)]).to_pylist()
+    assert [r["raw_line"] for r in out] == [None, "line 2", "line 3", "line 4", "line 5", "raw"]
 
 
 def test_classification_of_copies_and_table_rows_whatever_the_buckets():
