@@ -394,8 +394,9 @@ def classify_blobs(batches, names: list[str], run_date: str, chunk: int = 1 << 1
     line): every copy of an event is in the same bucket, so in the same task."""
     parts: dict[int, list] = {0: [], 1: []}
     for batch in batches:
-        for kind, payload in zip(batch.column("kind").to_pylist(), batch.column("payload").to_pylist()):
-            parts[kind].append(pa.ipc.open_stream(payload).read_all())
+        payloads = batch.column("payload")
+        for i, kind in enumerate(batch.column("kind").to_pylist()):
+            parts[kind].append(pa.ipc.open_stream(payloads[i].as_buffer()).read_all())  # no copy
     if not parts[1]:
         return
     lines = pa.concat_tables(parts[1])
