@@ -14,7 +14,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 help:
 	@echo "make demo   - set up .venv and run the main job (small world -> the nightly chain through Airflow -> A/B report)"
 	@echo "make test   - set up .venv and run the test suite"
-	@echo "make bench  - ingest benchmark (5M events; prints events/s and the ratio to raw pyarrow)"
+	@echo "make bench  - ingest benchmark (5M events: lines/s vs the fair parse+write baseline, json.loads and the old baseline; driver peak RSS at 5M and 20M)"
 	@echo "make bench-grouping - batched MLlib grouping of 1000 products x 500 users vs scikit-learn"
 	@echo "make clean  - remove .osmf (local state) and caches, keep .venv"
 

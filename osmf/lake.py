@@ -3,8 +3,13 @@
 Two backends behind one interface, chosen by the ``lake_backend`` setting:
 
 * ``delta-rs`` (default, tested in CI): delta-rs writes and commits. Spark reads and writes through
-  the PySpark 4 Python Data Source ``osmf_delta`` (``osmf.delta_source``, beside this module).
-  MERGE, partition replace, delete, optimize and vacuum run in delta-rs.
+  the PySpark 4 Python Data Source ``osmf_delta`` (``osmf.delta_source``, beside this module):
+  reads prune files by partition (``partition=``, or a ``where`` on the partition column, pushed
+  down), writes are made by the tasks with one commit on the driver. A Spark DataFrame is never
+  collected to the driver: ``conform`` refuses one, and ``replace_partition``, ``overwrite`` and
+  ``merge_insert`` hand it to the writer. ``stage_spark`` writes several tables in one pass and
+  leaves the commits to the caller. MERGE, partition replace, delete, optimize and vacuum of Arrow
+  or pandas data run in delta-rs.
 * ``delta-spark``: native ``format("delta")`` for a Spark that has the Delta jars on its classpath
   (the docker-compose image, a cluster). It cannot run on the offline dev machine (no Maven), so it
   is kept small and is not exercised by the test suite.
