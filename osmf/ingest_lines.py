@@ -308,12 +308,45 @@ def _ipc(table: pa.Table) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def bucket_of(event_id: pa.ChunkedArray | pa.Array, spread: np.ndarray, n: int) -> np.ndarray:
-    """The bucket (0..n-1) of each row: a hash of its event_id (the same in every process of a
-    run), or ``spread`` (e.g. the line number) where there is no event_id."""
-    import polars as pl
+def string_hash(values: pa.ChunkedArray | pa.Array, chunk: int = 16384) -> np.ndarray:
+    """A 64-bit hash of each string, computed on its UTF-8 bytes with numpy alone (the same on every
+    machine and version: every copy of an event_id, wherever it is read, lands in one bucket): a
+    polynomial over the bytes and the length, then the splitmix64 finaliser. Nulls hash as "".
+    Computed ``chunk`` strings at a time, so the temporaries stay in the CPU's cache."""
+    arr = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    if len(arr) <= chunk:
+        return _string_hash(arr)
+    return np.concatenate([_string_hash(arr.slice(i, chunk)) for i in range(0, len(arr), chunk)])
 
-    h = (pl.Series(event_id).hash(seed=20260101).to_numpy() % np.uint64(n)).astype(np.int64)
+
+def _string_hash(arr: pa.Array) -> np.ndarray:
+    arr = arr.cast(pa.large_binary())
+    n = len(arr)
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64, count=n + 1, offset=arr.offset * 8)
+    lengths = np.diff(offsets)
+    h = lengths.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    total = int(offsets[-1] - offsets[0])
+    if total:
+        data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
+        powers = np.ones(int(lengths.max()), np.uint64)
+        powers[1:] = np.cumprod(np.full(len(powers) - 1, 0x100000001B3, np.uint64))  # wraps mod 2**64
+        filled = lengths > 0
+        starts = (offsets[:-1] - offsets[0])[filled]
+        first = np.zeros(total, np.int64)
+        first[starts] = starts  # each byte's string starts at the last start at or before it
+        pos = np.arange(total, dtype=np.int64) - np.maximum.accumulate(first)
+        h[filled] += np.add.reduceat(data * powers[pos], starts)
+    h ^= h >> np.uint64(30)
+    h *= np.uint64(0xBF58476D1CE4E5B9)
+    h ^= h >> np.uint64(27)
+    h *= np.uint64(0x94D049BB133111EB)
+    return h ^ (h >> np.uint64(31))
+
+
+def bucket_of(event_id: pa.ChunkedArray | pa.Array, spread: np.ndarray, n: int) -> np.ndarray:
+    """The bucket (0..n-1) of each row: a hash of its event_id, or ``spread`` (e.g. the line
+    number) where there is no event_id."""
+    h = (string_hash(event_id) % np.uint64(n)).astype(np.int64)
     return np.where(pc.is_null(event_id).to_numpy(zero_copy_only=False), spread.astype(np.int64) % n, h)
 
 

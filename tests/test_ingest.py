@@ -260,3 +260,16 @@ def test_split_ranges_ingest_the_same_lines(settings, spark, lake, ingested):
     one, many = lines(10**9), lines(4096)
     assert one == many
     assert len(one) == sum(f["lines_read"] for f in ingested[date].files)
+
+
+def test_event_id_hash_is_fixed_and_chunk_free():
+    """Every copy of an event_id, read by any task on any machine, must land in the same bucket:
+    the hash is numpy arithmetic on the UTF-8 bytes (pinned values), the same in any slicing."""
+    from osmf.ingest_lines import string_hash
+
+    ids = pa.array(["", "a", "ab", None, "ba", "caf\u00e9", "ev2026010100000001"])
+    h = string_hash(ids)
+    assert h.tolist()[:3] == [0, 5718913436695043505, 17395046374481967768] and h[3] == h[0]
+    assert len(set(h.tolist())) == 6
+    many = pa.chunked_array([ids.slice(0, 2), ids.slice(2)])
+    assert (string_hash(many, chunk=3) == h).all() and (string_hash(ids.slice(4)) == h[4:]).all()
