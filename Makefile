@@ -14,7 +14,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 help:
 	@echo "make demo   - set up .venv and run the main job (small world -> the nightly chain through Airflow -> A/B report)"
 	@echo "make test   - set up .venv and run the test suite"
-	@echo "make bench  - ingest benchmark (5M events; prints events/s and the ratio to raw pyarrow)"
+	@echo "make bench  - ingest benchmark (5M events: lines/s vs the fair parse+write baseline, json.loads and the old baseline; driver peak RSS at 5M and 20M)"
 	@echo "make bench-grouping - grouping (engine auto) vs scikit-learn: 1000x500 (goal <= 2x), 10x200000, 10000x200 products x users"
 	@echo "make bench-chain - the nightly chain on the medium world (stage times, driver peak RSS)"
 	@echo "make stack-up / stack-status / stack-down - the real stack as local processes (osmf stack ...)"

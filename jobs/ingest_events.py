@@ -1,8 +1,12 @@
-"""Ingest one day of landing events: landing JSONL -> ``impressions`` (MERGE on event_id) and
-``quarantine`` (raw line, source file, line number, reason), with a per-file ``ingest_audit``.
+"""Ingest one day of landing events: landing JSONL -> ``impressions`` (new events appended, deduplicated
+on event_id within the date) and ``quarantine`` (raw line, source file, line number, reason), with a
+per-file ``ingest_audit``.
 
 The contract (what counts as accepted, duplicate or quarantined, the per-file invariant, reruns)
-is in :mod:`osmf.ingest`; this job loads the dimensions, reads, calls it, writes and logs.
+and how it runs are in :mod:`osmf.ingest`; this job loads the dimensions, reads, calls it, writes
+and logs. One Spark job parses, classifies and writes (the data source writer's tasks write the new
+events and the quarantined lines); only file names and counts reach the driver, which checks the
+invariant and then commits quarantine, the audit and the new events.
 """
 
 from __future__ import annotations
@@ -21,23 +25,32 @@ from osmf.settings import Settings
 
 log = logging.getLogger("osmf.ingest")
 JOB = "ingest_events"
+EXISTING_COLS = ["event_id", "source_file", "source_line"]
 
 
-def _read_and_split(lake: Lake, spark, parsed, run_date: str) -> ingest.IngestFrames:
-    """Read the dimensions and the date's ``impressions`` (if any), and split the parsed lines."""
-    users, products, creatives = (lake.read_spark(spark, name) for name in ("users", "products", "creatives"))
-    existing = lake.read_spark(spark, "impressions", partition=run_date) if lake.exists("impressions") else None
-    return ingest.split_lines(parsed, run_date, users, products, creatives, existing)
+def _classify_input(lake: Lake, spark, settings: Settings, paths: list[str], names: list[str], window,
+                    run_date: str):
+    """The day's lines, parsed and id-checked in the tasks, and the date's ``impressions`` keys (if
+    any), bucketed and shuffled for the classification in the writer's tasks."""
+    dims = ingest.dimension_keys(lake.read_arrow("users", columns=["user_id"]),
+                                 lake.read_arrow("products", columns=["product_id"]),
+                                 lake.read_arrow("creatives", columns=["creative_id", "product_id"]))
+    shuffle = ingest.plan_shuffle(paths, settings.spark_shuffle_partitions)
+    blobs = ingest.parse_landing(spark, paths, names, window, dims, shuffle)
+    existing = (lake.read_spark(spark, "impressions", partition=run_date, columns=EXISTING_COLS)
+                if lake.exists("impressions") else None)
+    return ingest.classify_input(blobs, existing, names, shuffle)
 
 
-def _write(lake: Lake, frames: ingest.IngestFrames, files: list[dict], run_date: str, run_id: str) -> int:
-    """Quarantine (partition replace), audit, then the MERGE of new events; returns the new rows."""
-    lake.write_spark(frames.quarantined, "quarantine", partition=run_date, run_id=run_id, job=JOB)
-    lake.replace_partition("ingest_audit", ingest.audit_table(files, run_date), run_date, run_id=run_id, job=JOB)
-    new_rows = ingest.new_events(frames.first, run_date).toArrow()
-    if new_rows.num_rows or not lake.exists("impressions"):
-        lake.merge_insert("impressions", new_rows, run_id=run_id, job=JOB, partition=run_date)
-    return new_rows.num_rows
+def _commit(lake: Lake, staged, counts: ingest.Tally, run_date: str, run_id: str) -> None:
+    """Quarantine (partition replace), audit, then the new events (an append: one commit, none when
+    there is nothing new)."""
+    if staged.rows("impressions") != counts.new:
+        raise RuntimeError(f"ingest: {staged.rows('impressions')} new rows written, {counts.new} counted")
+    staged.commit("quarantine", partition=run_date, run_id=run_id, job=JOB)
+    lake.replace_partition("ingest_audit", ingest.audit_table(counts.files, run_date), run_date,
+                           run_id=run_id, job=JOB)
+    staged.commit("impressions", run_id=run_id, job=JOB)
 
 
 def run(run_date: str, settings: Settings, run_id: str | None = None, spark=None,
@@ -53,16 +66,21 @@ def run(run_date: str, settings: Settings, run_id: str | None = None, spark=None
     names = ingest.source_names(settings, paths)
     log.info("ingest %s: %d landing files (run %s)", run_date, len(paths), run_id)
 
-    parsed = ingest.parse_landing(spark, paths, names, ingest.day_window(run_date, now))
-    frames = _read_and_split(lake, spark, parsed, run_date)
-    files, reasons = ingest.tally(names, frames)
-    new = _write(lake, frames, files, run_date, run_id)
-    parsed.unpersist()
+    lines = _classify_input(lake, spark, settings, paths, names, ingest.day_window(run_date, now), run_date)
+    # ONE pass: the writer's tasks classify the lines, write the new events and the quarantined
+    # lines, and count every line
+    staged = lake.stage_spark(lines, "status", ingest.ROUTES, report_by=ingest.REPORT_BY, report_max="line_number",
+                              transform=ingest.CLASSIFY, transform_args={"names": names, "run_date": run_date})
+    try:
+        counts = ingest.tally(names, staged.counts)  # the invariant, checked before anything commits
+        _commit(lake, staged, counts, run_date, run_id)
+    finally:
+        staged.discard()  # the files of whatever was not committed
 
-    result = IngestResult(run_date, run_id, files, reasons, time.perf_counter() - t0)
+    result = IngestResult(run_date, run_id, counts.files, counts.reasons, time.perf_counter() - t0)
     log.info("ingest %s done in %.1fs: %d lines, %d accepted (%d new), %d duplicates, %d quarantined",
              run_date, result.seconds, result.total("lines_read"), result.total("accepted"),
-             new, result.total("duplicates"), result.total("quarantined"))
+             counts.new, result.total("duplicates"), result.total("quarantined"))
     return result
 
 

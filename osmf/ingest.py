@@ -1,5 +1,6 @@
-"""The ingest contract: one day of landing JSONL -> ``impressions`` (MERGE on event_id) and
-``quarantine`` (raw line, source file, line number, reason), with a per-file ``ingest_audit``.
+"""The ingest contract: one day of landing JSONL -> ``impressions`` (deduplicated on event_id within
+the date) and ``quarantine`` (raw line, source file, line number, reason), with a per-file
+``ingest_audit``.
 
 Invariant, enforced by :func:`tally` and recorded in ``ingest_audit``: for every landing file,
 lines read = rows accepted + duplicates skipped + lines quarantined.
@@ -7,137 +8,49 @@ lines read = rows accepted + duplicates skipped + lines quarantined.
 * accepted: the line's event is in ``impressions`` and came from this very (file, line); on a rerun
   the same lines count as accepted again, so the audit is identical.
 * duplicates: a later copy of an event_id (first by file name, then line number, wins), or an
-  event_id already in ``impressions`` from another line.
+  event_id already in the date's ``impressions`` from another line.
 * quarantined: a line that cannot be accepted; ``reason`` is one of REASONS.
 
 Rerunning a date changes no table content: quarantine and audit partitions are replaced with the
-same rows, and the MERGE inserts nothing that is already there.
+same rows, and only events not yet in the date's partition are appended (none on a rerun: no commit).
 
-This module holds the pure parts (line validation, the ``mapInArrow`` parser, the Spark
-transformations, the counts); ``jobs.ingest_events`` reads the inputs, calls these and writes.
-Spark is imported inside the functions that need it, so importing REASONS stays cheap.
+How it runs: ONE Spark job, in which nothing but file names and counts reaches the driver, and the
+lines stay columnar (Arrow) from the parse to the Parquet files (the per-line work is in
+:mod:`osmf.ingest_lines`):
+
+1. map tasks (``parse_landing``): the landing files, cut into byte ranges, are parsed with exact line
+   numbers: a typed C decoder (msgspec) takes every line it can vouch for, ``validate_line`` (the
+   definition of a valid line) decides every other one; the ids are checked against the dimensions'
+   keys (shipped to the tasks like a broadcast join's side); the lines are cut by a hash of
+   event_id into buckets, each an Arrow IPC payload. The date's ``impressions`` keys are bucketed
+   the same way. Spark's shuffle then moves these few large rows, one bucket to one task.
+2. write tasks (``Lake.stage_spark`` with the ``classify_blobs`` transform): each task sorts its
+   buckets in Arrow, gives every line one status (STATUSES), writes the new events to
+   ``impressions`` files and the quarantined lines to ``quarantine`` files, and counts.
+3. the driver (``jobs.ingest_events``): the counts give the audit; the invariant is checked, then
+   quarantine (partition replace), the audit and the new events (an append) are committed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import glob
-import json
+import math
 import os
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from osmf.ingest_lines import (BLOB_DDL, DAY_MS, EVENT_FIELDS, LINES_DDL, PARSED_DDL, REASONS, STATUSES,  # noqa: F401
+                               DimKeys, bucket_existing, count_ranges, parse_ranges, validate_line)
+
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
     from osmf.settings import Settings
-
-REASONS = {
-    "invalid_encoding": "the line is not UTF-8",
-    "empty_line": "the line is blank",
-    "invalid_json": "the line is not a JSON object",
-    "missing_field": "a required field is absent or null (detail names it)",
-    "wrong_type": "a field has the wrong type or value (detail names it)",
-    "negative_timestamp": "event_ts is below zero",
-    "future_timestamp": "event_ts is after the time of ingestion",
-    "timestamp_outside_date": "event_ts is not within the landing date (UTC)",
-    "unknown_id": "user_id, product_id or creative_id is not in its dimension table (detail names it)",
-    "creative_product_mismatch": "the creative does not belong to the event's product",
-}
-STRING_FIELDS = ("event_id", "user_id", "product_id", "creative_id")
-REQUIRED_FIELDS = ("event_id", "event_ts", "user_id", "product_id", "creative_id", "clicked")
-EVENT_FIELDS = ("event_id", "event_ts_ms", "user_id", "product_id", "creative_id", "clicked")
-PARSED_DDL = ("source_file string, line_number long, raw_line string, reason string, detail string, "
-              "event_id string, event_ts_ms long, user_id string, product_id string, "
-              "creative_id string, clicked int")
-_PARSED_COLS = [c.strip().split(" ")[0] for c in PARSED_DDL.split(",")]
-QUARANTINE_COLS = ["source_file", "line_number", "raw_line", "reason", "detail"]
-DAY_MS = 86_400_000
-
-
-# --- one line, one file: pure Python (runs inside the Spark workers) -------------------------------
-
-def validate_line(line: str, day_start_ms: int, day_end_ms: int, now_ms: int):
-    """Pure check of one landing line. Returns ``(event, None, None)`` or ``(None, reason, detail)``."""
-    if not line.strip():
-        return None, "empty_line", None
-    try:
-        obj = json.loads(line)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        return None, "invalid_json", str(exc)[:200]
-    if not isinstance(obj, dict):
-        return None, "invalid_json", f"top level is {type(obj).__name__}, not an object"
-    for key in REQUIRED_FIELDS:
-        if obj.get(key) is None:
-            return None, "missing_field", key
-    for key in STRING_FIELDS:
-        if not isinstance(obj[key], str) or not obj[key]:
-            return None, "wrong_type", f"{key}={obj[key]!r} is not a non-empty string"
-    ts = obj["event_ts"]
-    if isinstance(ts, bool) or not isinstance(ts, int):
-        return None, "wrong_type", f"event_ts={ts!r} is not an integer (epoch milliseconds)"
-    clicked = obj["clicked"]
-    if isinstance(clicked, bool) or clicked not in (0, 1):
-        return None, "wrong_type", f"clicked={clicked!r} is not 0 or 1"
-    if ts < 0:
-        return None, "negative_timestamp", str(ts)
-    if ts > now_ms:
-        return None, "future_timestamp", str(ts)
-    if not (day_start_ms <= ts < day_end_ms):
-        return None, "timestamp_outside_date", str(ts)
-    return {"event_id": obj["event_id"], "event_ts_ms": ts, "user_id": obj["user_id"],
-            "product_id": obj["product_id"], "creative_id": obj["creative_id"], "clicked": clicked}, None, None
-
-
-def _read_line(raw: bytes, day_start_ms: int, day_end_ms: int, now_ms: int):
-    """One raw landing line (newline included) -> ``(text, event, reason, detail)``."""
-    raw = raw.rstrip(b"\n").rstrip(b"\r")
-    try:
-        line = raw.decode("utf-8")
-        event, reason, detail = validate_line(line, day_start_ms, day_end_ms, now_ms)
-    except UnicodeDecodeError as exc:
-        line = raw.decode("utf-8", "backslashreplace")
-        event, reason, detail = None, "invalid_encoding", str(exc)[:200]
-    return line, event, reason, detail
-
-
-def _parsed_arrow_schema() -> pa.Schema:
-    types = {"string": pa.string(), "long": pa.int64(), "int": pa.int32()}
-    return pa.schema([(c.strip().split(" ")[0], types[c.strip().split(" ")[1]]) for c in PARSED_DDL.split(",")])
-
-
-def _parse_file(path: str, source_file: str, day_start_ms: int, day_end_ms: int, now_ms: int,
-                chunk: int) -> Iterator[pa.RecordBatch]:
-    """Every line of one landing file as PARSED_DDL rows, in batches of at most ``chunk`` rows."""
-    schema = _parsed_arrow_schema()
-    rows = {c: [] for c in _PARSED_COLS}
-    with open(path, "rb") as fh:
-        for number, raw in enumerate(fh, start=1):
-            line, event, reason, detail = _read_line(raw, day_start_ms, day_end_ms, now_ms)
-            rows["source_file"].append(source_file)
-            rows["line_number"].append(number)
-            rows["raw_line"].append(line)
-            rows["reason"].append(reason)
-            rows["detail"].append(detail)
-            for k in EVENT_FIELDS:
-                rows[k].append(event[k] if event else None)
-            if len(rows["line_number"]) >= chunk:
-                yield pa.RecordBatch.from_pydict(rows, schema=schema)
-                rows = {c: [] for c in _PARSED_COLS}
-    if rows["line_number"]:
-        yield pa.RecordBatch.from_pydict(rows, schema=schema)
-
-
-def _parse_files(batches, day_start_ms: int, day_end_ms: int, now_ms: int, chunk: int = 50_000):
-    """mapInArrow body: each input row names a landing file; yields one output row per line."""
-    for batch in batches:
-        for path, rel in zip(batch.column("path").to_pylist(), batch.column("source_file").to_pylist()):
-            yield from _parse_file(path, rel, day_start_ms, day_end_ms, now_ms, chunk)
-
 
 # --- the day's landing files and the result ------------------------------------------------------
 
@@ -199,149 +112,152 @@ def day_window(run_date: str, now: dt.datetime | None = None) -> DayWindow:
 
 # --- Spark transformations ---------------------------------------------------------------------
 
-def parse_landing(spark: SparkSession, files: list[str], names: list[str], window: DayWindow) -> DataFrame:
-    """Every line of the landing files as a persisted PARSED_DDL DataFrame (``reason`` set on
-    lines that fail :func:`validate_line`). The caller unpersists it when done."""
-    files_df = spark.createDataFrame(list(zip(files, names)), "path string, source_file string")
-    files_df = files_df.repartition(max(1, min(len(files), 64)))
-    parse = partial(_parse_files, day_start_ms=window.start_ms, day_end_ms=window.end_ms, now_ms=window.now_ms)
-    return files_df.mapInArrow(parse, PARSED_DDL).persist()
+RANGES_DDL = "path string, file_idx int, start long, end long, first_line long"
+RANGE_BYTES = 128 << 20  # a landing file larger than this is parsed by several tasks
+BUCKET_BYTES = 64 << 20  # landing bytes per write task (its lines are sorted in its memory)
+CLASSIFY = "osmf.ingest_lines:classify_blobs"  # the writer's transform (Lake.stage_spark)
 
 
-def _id_checks() -> tuple[Column, Column]:
-    """(reason, detail) of a line whose ids were left-joined to the dimensions (``_u``, ``_p``, ``_cp``)."""
-    from pyspark.sql import functions as F
-
-    reason = (F.when(F.col("_u").isNull(), F.lit("unknown_id"))
-              .when(F.col("_p").isNull(), F.lit("unknown_id"))
-              .when(F.col("_cp").isNull(), F.lit("unknown_id"))
-              .when(F.col("_cp") != F.col("product_id"), F.lit("creative_product_mismatch")))
-    detail = (F.when(F.col("_u").isNull(), F.concat(F.lit("user_id="), "user_id"))
-              .when(F.col("_p").isNull(), F.concat(F.lit("product_id="), "product_id"))
-              .when(F.col("_cp").isNull(), F.concat(F.lit("creative_id="), "creative_id"))
-              .otherwise(F.concat(F.lit("creative_id="), "creative_id", F.lit(" belongs to "), "_cp")))
-    return reason, detail
+def plan_ranges(files: list[str], names: list[str], range_bytes: int = RANGE_BYTES) -> list[tuple]:
+    """(path, file_idx, start, end) byte ranges of at most ``range_bytes``, one at least per file;
+    ``file_idx`` is the file's position in ``sorted(names)``."""
+    rank = {n: i for i, n in enumerate(sorted(names))}
+    out = []
+    for path, name in zip(files, names):
+        size = os.path.getsize(path)
+        out += [(path, rank[name], s, min(s + range_bytes, size)) for s in range(0, max(size, 1), range_bytes)]
+    return out
 
 
-def check_ids(ok: DataFrame, users: DataFrame, products: DataFrame, creatives: DataFrame) -> DataFrame:
-    """Well-formed lines checked against the dimension tables: ``reason``/``detail`` become
-    ``unknown_id`` or ``creative_product_mismatch`` where an id does not fit, else stay null."""
-    from pyspark.sql import functions as F
-
-    users = users.select("user_id", F.lit(True).alias("_u"))
-    prods = products.select("product_id", F.lit(True).alias("_p"))
-    cres = creatives.select("creative_id", F.col("product_id").alias("_cp"))
-    checked = (ok.join(F.broadcast(users), "user_id", "left")
-               .join(F.broadcast(prods), "product_id", "left")
-               .join(F.broadcast(cres), "creative_id", "left"))
-    reason, detail = _id_checks()
-    return checked.withColumn("reason", reason).withColumn("detail", F.when(reason.isNotNull(), detail))
-
-
-def quarantine_rows(parsed: DataFrame, checked: DataFrame, run_date: str) -> DataFrame:
-    """The ``quarantine`` rows of the day: malformed lines, then lines whose ids do not fit."""
-    from pyspark.sql import functions as F
-
-    return (parsed.where("reason IS NOT NULL").select(*QUARANTINE_COLS)
-            .unionByName(checked.where("reason IS NOT NULL").select(*QUARANTINE_COLS))
-            .withColumn("event_date", F.lit(run_date).cast("date")))
+def _first_lines(spark: SparkSession, ranges: list[tuple]) -> list[int]:
+    """The number of the first line of each range: 1 for a file's first range; for the others, a
+    counting pass over the files (in the tasks: newlines counted in C) gives the lines before."""
+    split = {r[0] for i, r in enumerate(ranges) if i and ranges[i - 1][0] == r[0]}
+    counts: dict[tuple[str, int], int] = {}
+    if split:
+        todo = [(*r, 0) for r in ranges if r[0] in split]
+        df = spark.createDataFrame(spark.sparkContext.parallelize(todo, min(len(todo), 256)), RANGES_DDL)
+        out = df.mapInArrow(count_ranges, "path string, start long, lines long").collect()
+        counts = {(r.path, r.start): r.lines for r in out}
+    firsts, before = [], {}
+    for path, _, start, _ in ranges:
+        firsts.append(before.get(path, 0) + 1)
+        before[path] = before.get(path, 0) + counts.get((path, start), 0)
+    return firsts
 
 
-def rank_duplicates(valid: DataFrame) -> DataFrame:
-    """``_rank`` of each copy of an event_id: 1 for the first by (source_file, line_number)."""
-    from pyspark.sql import functions as F
-    from pyspark.sql.window import Window
+@dataclass(frozen=True)
+class Shuffle:
+    """``partitions`` write tasks; ``labels[p]`` is a bucket value that Spark's hash partitioning
+    sends to task p, so each bucket is exactly one task."""
+    partitions: int
+    labels: list[int]
 
-    w = Window.partitionBy("event_id").orderBy("source_file", "line_number")
-    return valid.withColumn("_rank", F.row_number().over(w))
+
+def _spark_hash_int(value: int, seed: int = 42) -> int:
+    """Spark's ``hash()`` of an int column (Murmur3_x86_32.hashInt with seed 42), as ``repartition``
+    uses it; checked against Spark in the tests."""
+    def rotl(x, r):
+        return ((x << r) | (x >> (32 - r))) & 0xFFFFFFFF
+
+    k1 = rotl((value * 0xCC9E2D51) & 0xFFFFFFFF, 15) * 0x1B873593 & 0xFFFFFFFF
+    h1 = (rotl(seed ^ k1, 13) * 5 + 0xE6546B64) & 0xFFFFFFFF
+    h1 ^= 4
+    h1 = ((h1 ^ (h1 >> 16)) * 0x85EBCA6B) & 0xFFFFFFFF
+    h1 = ((h1 ^ (h1 >> 13)) * 0xC2B2AE35) & 0xFFFFFFFF
+    h1 ^= h1 >> 16
+    return h1 - (1 << 32) if h1 & 0x80000000 else h1
 
 
-def classify_first(first: DataFrame, existing: DataFrame | None) -> DataFrame:
-    """``_status`` of each first copy against the date's ``impressions`` (None: no table yet):
-    ``new`` (not there), ``accepted`` (there from this very file and line) or ``duplicate``."""
+def plan_shuffle(files: list[str], min_partitions: int) -> Shuffle:
+    """About BUCKET_BYTES of landing per write task, at least ``min_partitions`` tasks."""
+    size = sum(os.path.getsize(f) for f in files)
+    n = max(min_partitions, math.ceil(size / BUCKET_BYTES), 1)
+    labels: dict[int, int] = {}
+    value = 0
+    while len(labels) < n:
+        labels.setdefault(_spark_hash_int(value) % n, value)  # Python's % is Spark's pmod for n > 0
+        value += 1
+    return Shuffle(n, [labels[p] for p in range(n)])
+
+
+def parse_landing(spark: SparkSession, files: list[str], names: list[str], window: DayWindow, dims: DimKeys,
+                  shuffle: Shuffle, range_bytes: int = RANGE_BYTES) -> DataFrame:
+    """Every line of the landing files, parsed and id-checked in the tasks, numbered from 1 per file,
+    as BLOB_DDL rows (kind 1: PARSED_DDL lines in Arrow IPC), bucketed by event_id."""
+    ranges = plan_ranges(files, names, range_bytes)
+    rows = [(*r, first) for r, first in zip(ranges, _first_lines(spark, ranges))]
+    df = spark.createDataFrame(spark.sparkContext.parallelize(rows, len(rows)), RANGES_DDL)  # a task per range
+    parse = partial(parse_ranges, window=(window.start_ms, window.end_ms, window.now_ms), dims=dims,
+                    labels=shuffle.labels)
+    return df.mapInArrow(parse, BLOB_DDL)
+
+
+def classify_input(blobs: DataFrame, existing: DataFrame | None, names: list[str], shuffle: Shuffle) -> DataFrame:
+    """The parsed lines and the date's ``impressions`` keys (``existing``: event_id, source_file,
+    source_line; None when there is no table), bucketed alike and shuffled: one bucket per write
+    task, for ``CLASSIFY``."""
     from pyspark.sql import functions as F
 
     if existing is not None:
-        existing = existing.select("event_id", F.col("source_file").alias("_ef"), F.col("source_line").alias("_el"))
-        first = first.join(existing, "event_id", "left")
-    else:
-        first = first.withColumn("_ef", F.lit(None).cast("string")).withColumn("_el", F.lit(None).cast("long"))
-    status = (F.when(F.col("_ef").isNull(), F.lit("new"))
-              .when((F.col("_ef") == F.col("source_file")) & (F.col("_el") == F.col("line_number")), F.lit("accepted"))
-              .otherwise(F.lit("duplicate")))
-    return first.withColumn("_status", status)
+        keys = existing.mapInArrow(partial(bucket_existing, names=sorted(names), labels=shuffle.labels), BLOB_DDL)
+        blobs = blobs.unionByName(keys)
+    return blobs.repartition(shuffle.partitions, F.col("bucket"))
 
 
-@dataclass
-class IngestFrames:
-    """The day's lines, split: ``parsed`` (every line), ``quarantined`` (quarantine rows), ``valid``
-    (lines with ids that fit, ranked by ``_rank``), ``first`` (``_rank = 1``, with ``_status``)."""
-    parsed: DataFrame
-    quarantined: DataFrame
-    valid: DataFrame
-    first: DataFrame
-
-
-def split_lines(parsed: DataFrame, run_date: str, users: DataFrame, products: DataFrame,
-                creatives: DataFrame, existing: DataFrame | None) -> IngestFrames:
-    """Parsed lines -> quarantined, duplicates and first copies classified against ``existing``
-    (the date's partition of ``impressions``, None when the table does not exist)."""
-    checked = check_ids(parsed.where("reason IS NULL"), users, products, creatives)
-    quarantined = quarantine_rows(parsed, checked, run_date)
-    valid = rank_duplicates(checked.where("reason IS NULL"))
-    first = classify_first(valid.where("_rank = 1"), existing)
-    return IngestFrames(parsed, quarantined, valid, first)
+def dimension_keys(users: pa.Table, products: pa.Table, creatives: pa.Table) -> DimKeys:
+    return DimKeys(users.column("user_id").combine_chunks(), products.column("product_id").combine_chunks(),
+                   creatives.column("creative_id").combine_chunks(), creatives.column("product_id").combine_chunks())
 
 
 # --- counts and the invariant --------------------------------------------------------------------
 
-def count_files(names: list[str], frames: IngestFrames) -> list[dict]:
-    """Per landing file (in ``names`` order): lines_read, accepted, duplicates, quarantined."""
+@dataclass
+class Tally:
+    files: list[dict]  # per landing file: source_file, lines_read, accepted, duplicates, quarantined
+    reasons: dict[str, int]  # lines quarantined per reason
+    new: int  # accepted lines whose event is not in ``impressions`` yet
+
+
+def tally(names: list[str], counts: list[dict]) -> Tally:
+    """Per-file counts and quarantine reasons from the counts of the classified lines (rows and last
+    line number per source_file, status, reason); the invariant checked."""
     per_file = {n: {"source_file": n, "lines_read": 0, "accepted": 0, "duplicates": 0, "quarantined": 0}
                 for n in names}
-    for row in frames.parsed.groupBy("source_file").count().collect():
-        per_file[row.source_file]["lines_read"] = row["count"]
-    for row in frames.quarantined.groupBy("source_file").count().collect():
-        per_file[row.source_file]["quarantined"] = row["count"]
-    for row in frames.valid.where("_rank > 1").groupBy("source_file").count().collect():
-        per_file[row.source_file]["duplicates"] += row["count"]
-    for row in frames.first.groupBy("source_file", "_status").count().collect():
-        key = "duplicates" if row["_status"] == "duplicate" else "accepted"
-        per_file[row.source_file][key] += row["count"]
-    return [per_file[n] for n in names]
+    last_line = dict.fromkeys(names, 0)
+    reasons: dict[str, int] = {}
+    new = 0
+    key = {"new": "accepted", "accepted": "accepted", "duplicate": "duplicates", "quarantined": "quarantined"}
+    for c in counts:
+        f = per_file[c["source_file"]]
+        f["lines_read"] += c["rows"]
+        f[key[c["status"]]] += c["rows"]
+        last_line[c["source_file"]] = max(last_line[c["source_file"]], c["max"] or 0)
+        new += c["rows"] if c["status"] == "new" else 0
+        if c["status"] == "quarantined":
+            reasons[c["reason"]] = reasons.get(c["reason"], 0) + c["rows"]
+    files = [per_file[n] for n in names]
+    check_invariant(files, last_line)
+    return Tally(files, reasons, new)
 
 
-def count_reasons(quarantined: DataFrame) -> dict[str, int]:
-    return {r.reason: r["count"] for r in quarantined.groupBy("reason").count().collect()}
-
-
-def check_invariant(files: list[dict]) -> None:
-    """lines read = accepted + duplicates + quarantined, for every file; a break is a bug, never bad data."""
+def check_invariant(files: list[dict], last_line: dict[str, int] | None = None) -> None:
+    """lines read = accepted + duplicates + quarantined, for every file, and (given each file's last
+    line number) every line counted once: a break is a bug, never bad data."""
     for f in files:
         if f["lines_read"] != f["accepted"] + f["duplicates"] + f["quarantined"]:
             raise RuntimeError(f"ingest invariant broken for {f}")
-
-
-def tally(names: list[str], frames: IngestFrames) -> tuple[list[dict], dict[str, int]]:
-    """(per-file counts, count per quarantine reason), the invariant checked."""
-    files = count_files(names, frames)
-    reasons = count_reasons(frames.quarantined)
-    check_invariant(files)
-    return files, reasons
+        if last_line is not None and f["lines_read"] != last_line[f["source_file"]]:
+            raise RuntimeError(f"ingest invariant broken for {f}: the last line is number "
+                               f"{last_line[f['source_file']]}")
 
 
 # --- what gets written ---------------------------------------------------------------------------
 
+ROUTES = {"new": "impressions", "quarantined": "quarantine"}  # status -> the table its lines go to
+REPORT_BY = ["source_file", "status", "reason"]
+
+
 def audit_table(files: list[dict], run_date: str) -> pa.Table:
     """The ``ingest_audit`` rows of the day."""
     return pa.Table.from_pylist([dict(f, event_date=dt.date.fromisoformat(run_date)) for f in files])
-
-
-def new_events(first: DataFrame, run_date: str) -> DataFrame:
-    """The ``impressions`` rows to MERGE: first copies not yet in the table."""
-    from pyspark.sql import functions as F
-
-    return (first.where("_status = 'new'")
-            .select("event_id", F.timestamp_millis("event_ts_ms").alias("event_ts"),
-                    F.lit(run_date).cast("date").alias("event_date"), "user_id", "product_id",
-                    "creative_id", "clicked", "source_file", F.col("line_number").alias("source_line")))

@@ -31,6 +31,8 @@ def get_spark(settings: Settings | None = None):
          .config("spark.local.dir", str(tmp))
          .config("spark.sql.warehouse.dir", str((settings.home / "spark-warehouse").resolve()))
          .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+         # the osmf_delta source prunes files by partition filters (DataSourceReader.pushFilters)
+         .config("spark.sql.python.filterPushdown.enabled", "true")
          .config("spark.python.worker.reuse", "true"))
     if settings.spark_cores_max > 0:
         b = b.config("spark.cores.max", str(settings.spark_cores_max))
@@ -51,3 +53,4 @@ def stop_spark() -> None:
     if _SESSION is not None:
         _SESSION.stop()
         _SESSION = None
+

@@ -115,3 +115,117 @@ def test_aborted_spark_write_leaves_no_commit_and_no_files(scratch_settings, spa
     assert _files(lake.path("impressions")) == files  # the tasks that did finish were cleaned up
     assert lake.read_pandas("impressions").event_id.tolist() == ["keep"]
     assert all(h.get("osmf.run_id") != "doomed" for h in lake.history("impressions"))
+
+
+def _spark_events(spark, n, date="2026-01-01", clicked_type="long"):
+    from pyspark.sql import functions as F
+
+    return spark.range(n).select(
+        F.concat(F.lit("e"), F.col("id").cast("string")).alias("event_id"),
+        F.timestamp_millis(F.lit(1767268800000)).alias("event_ts"), F.lit(date).cast("date").alias("event_date"),
+        F.lit("u").alias("user_id"), F.lit("p").alias("product_id"), F.lit("c").alias("creative_id"),
+        (F.col("id") % 2).cast(clicked_type).alias("clicked"), F.lit("f").alias("source_file"),
+        F.col("id").alias("source_line"))
+
+
+def test_spark_frames_are_written_by_the_tasks_never_collected(scratch_settings, spark):
+    from osmf.lake import conform
+    from osmf.tables import spec
+
+    lake = Lake(scratch_settings)
+    df = _spark_events(spark, 10)  # clicked is a long: cast to the table's int32 in Spark
+    with pytest.raises(TypeError, match="never collected"):
+        conform(df, spec("impressions"))
+    v = lake.replace_partition("impressions", df, "2026-01-01", run_id="r1", job="t")
+    tbl = lake.read_arrow("impressions")
+    assert tbl.num_rows == 10 and tbl.schema.field("clicked").type == pa.int32()
+    assert lake.history("impressions")[0]["osmf.rows"] == "10"
+    m = lake.merge_insert("impressions", _spark_events(spark, 15), run_id="r2", job="t", partition="2026-01-01")
+    assert m["num_target_rows_inserted"] == 5 and lake.read_arrow("impressions").num_rows == 15
+    assert lake.merge_insert("impressions", _spark_events(spark, 15), partition="2026-01-01") == \
+        {"num_target_rows_inserted": 0}
+    assert lake.version("impressions") == v + 1  # appending nothing made no commit
+    with pytest.raises(ValueError, match="lacks column"):
+        lake.write_spark(df.drop("clicked"), "impressions", mode="append")
+
+
+def test_partition_filters_prune_files(scratch_settings, spark):
+    """A filter on the partition column is pushed to the data source: the other partitions' files
+    are not read (checked on the reader), and the rows are right (checked through Spark)."""
+    from pyspark.sql.datasource import EqualTo, GreaterThanOrEqual, In, LessThan
+
+    from osmf.delta_source import _DeltaRsReader
+
+    lake = Lake(scratch_settings)
+    for day in ("2026-01-01", "2026-01-02", "2026-01-03"):
+        lake.replace_partition("impressions", _events([f"{day}-a", f"{day}-b"], day), day)
+    dt_ = lake.table("impressions")
+
+    def files_after(*filters):
+        reader = _DeltaRsReader(dt_, None)
+        left = list(reader.pushFilters(list(filters)))
+        return sorted({v["event_date"] for _, v in reader.files}), left
+
+    d = dt.date.fromisoformat
+    assert files_after(EqualTo(("event_date",), d("2026-01-02"))) == (["2026-01-02"], [])
+    assert files_after(GreaterThanOrEqual(("event_date",), d("2026-01-02")),
+                       LessThan(("event_date",), d("2026-01-03"))) == (["2026-01-02"], [])
+    assert files_after(In(("event_date",), (d("2026-01-01"), d("2026-01-03")))) == (["2026-01-01", "2026-01-03"], [])
+    other = EqualTo(("user_id",), "u1")
+    assert files_after(other)[1] == [other]  # not a partition column: left to Spark
+    got = (lake.read_spark(spark, "impressions")
+           .where("event_date BETWEEN DATE'2026-01-02' AND DATE'2026-01-03'").select("event_id").toPandas())
+    assert sorted(got.event_id) == ["2026-01-02-a", "2026-01-02-b", "2026-01-03-a", "2026-01-03-b"]
+    cols = lake.read_spark(spark, "impressions", partition="2026-01-01", columns=["event_id", "source_line"])
+    assert cols.columns == ["event_id", "source_line"] and cols.count() == 2
+
+
+def test_staged_write_routes_counts_and_commits_later(scratch_settings, spark):
+    """One pass writes two tables (rows routed by a column) and counts every row; nothing is in the
+    tables until each is committed; discard removes what was not committed."""
+    from pyspark.sql import functions as F
+
+    lake = Lake(scratch_settings)
+    lake.replace_partition("quarantine", pa.table({
+        "event_date": [dt.date(2026, 1, 1)], "source_file": ["old"], "line_number": [1], "raw_line": ["x"],
+        "reason": ["empty_line"], "detail": [None]}), "2026-01-01")
+    rows = (_spark_events(spark, 20)
+            .withColumn("route", F.when(F.col("source_line") < 12, "new").when(F.col("source_line") < 15, "bad")
+                        .otherwise("skip"))
+            .withColumn("line_number", F.col("source_line")).withColumn("raw_line", F.lit("{"))
+            .withColumn("reason", F.when(F.col("route") == "bad", "invalid_json")).withColumn("detail", F.lit(None))
+            .repartition(3))
+    staged = lake.stage_spark(rows, "route", {"new": "impressions", "bad": "quarantine"},
+                              report_by=["route", "reason"], report_max="line_number")
+    counts = {}
+    for c in staged.counts:
+        key = (c["route"], c["reason"])
+        n, m = counts.get(key, (0, -1))
+        counts[key] = (n + c["rows"], max(m, c["max"]))
+    assert counts == {("new", None): (12, 11), ("bad", "invalid_json"): (3, 14), ("skip", None): (5, 19)}
+    assert staged.rows("impressions") == 12 and staged.rows("quarantine") == 3
+    assert lake.read_arrow("impressions").num_rows == 0  # staged, not committed
+    staged.commit("quarantine", partition="2026-01-01", run_id="s1", job="t")
+    assert sorted(lake.read_pandas("quarantine").line_number) == [12, 13, 14]  # the partition was replaced
+    paths = [lake.path("impressions") / f["path"] for f in staged.files["impressions"]]
+    assert all(p.exists() for p in paths)
+    staged.discard()
+    assert not any(p.exists() for p in paths) and lake.read_arrow("impressions").num_rows == 0
+
+
+def test_failed_staged_write_leaves_no_files(scratch_settings, spark):
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StringType
+
+    lake = Lake(scratch_settings)
+
+    @F.udf(StringType())
+    def explode_on_last(event_id):
+        if event_id == "e39":
+            raise RuntimeError("boom")
+        return "new"
+
+    rows = _spark_events(spark, 40).repartition(4).withColumn("route", explode_on_last("event_id"))
+    with pytest.raises(Exception, match="boom"):
+        lake.stage_spark(rows, "route", {"new": "impressions"})
+    assert _files(lake.path("impressions")) == []
