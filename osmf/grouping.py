@@ -567,11 +567,13 @@ def _model_arrays(models: dict, products: list[str], k: int):
 
 def _assign_rows(X: np.ndarray, pidx: np.ndarray, arrays) -> np.ndarray:
     """MLlib's final assignment of rows (with their grid offsets) to their own product's centres;
-    -1 for a product without a model at this K. Checks the construction's guarantee per row: the
+    -1 for a product without a model at this K, or without a model at all (``pidx`` -1: fewer
+    users than the smallest K). Checks the construction's guarantee per row: the
     own nearest centre is provably nearer than any other product's, so this is the global nearest."""
     C, off, bound = arrays
     lab = np.full(len(X), -1, np.int64)
-    rows = np.flatnonzero(~np.isnan(C[pidx, 0, 0]))
+    known = np.flatnonzero(pidx >= 0)
+    rows = known[~np.isnan(C[pidx[known], 0, 0])]
     if len(rows):
         Xo, p = np.hstack([X[rows], off[pidx[rows]]]), pidx[rows]
         lab[rows] = nearest(Xo, p, C)

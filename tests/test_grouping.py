@@ -301,3 +301,21 @@ def test_regroup_rerun_gives_the_same_tables(regrouped, settings, spark, lake, g
     after = snap()
     for t in GROUP_TABLES:
         pd.testing.assert_frame_equal(before[t], after[t], obj=t)
+
+
+def test_mllib_engine_leaves_out_a_product_smaller_than_every_k(spark):
+    """A product with fewer users than the smallest K has no model at all; the ``mllib`` engine's
+    passes skip its rows (they used to index the last product's centres) and it gets no groups,
+    as in the ``grouped`` engine."""
+    from dataclasses import replace
+
+    from osmf.grouping import fit_candidates
+    from osmf.settings import GroupingConfig
+
+    emb, emb_df = _tiny_audiences(spark)  # p0 has 3 users
+    g = GroupingConfig(k_candidates=(5,), min_group_size=5, mllib_min_users=100, max_iter=30)
+    mllib, grouped = (fit_candidates(spark, emb_df, replace(g, engine=e))[5] for e in ("mllib", "grouped"))
+    assert set(mllib[0].assignments["product_id"]) == {"p1", "p2", "p3", "p4"}
+    order = ["product_id", "user_id"]
+    pd.testing.assert_frame_equal(mllib[0].assignments.sort_values(order).reset_index(drop=True),
+                                  grouped[0].assignments.sort_values(order).reset_index(drop=True))
