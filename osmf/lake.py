@@ -364,10 +364,19 @@ class StagedWrite:
         (even when there are none), else they are appended (none: no commit). Returns the version."""
         s = spec(name)
         replace = f"{s.partition_by}={partition_string(partition)}" if partition is not None else None
-        files = self.files.pop(name, [])
+        files = self.files.get(name, [])
         props = commit_properties(run_id, job, {"operation": "spark_write", "partition": partition_string(partition)
                                                 if partition is not None else "", "rows": sum(f["rows"] for f in files)})
-        commit_files(str(self.lake.path(name)), s.schema, files, replace is not None, s.partition_by, replace, props)
+        try:
+            commit_files(str(self.lake.path(name)), s.schema, files, replace is not None, s.partition_by, replace, props)
+        except Exception:
+            # a commit that failed may still have landed: files the table now references are no
+            # longer staged (``discard`` must not delete them); the others stay for ``discard``
+            if self.lake.exists(name):
+                live = set(pa.table(self.lake.table(name).get_add_actions(flatten=True)).column("path").to_pylist())
+                self.files[name] = [f for f in files if f["path"] not in live]
+            raise
+        self.files.pop(name, None)
         return self.lake.version(name)
 
     def discard(self) -> None:

@@ -229,3 +229,29 @@ def test_failed_staged_write_leaves_no_files(scratch_settings, spark):
     with pytest.raises(Exception, match="boom"):
         lake.stage_spark(rows, "route", {"new": "impressions"})
     assert _files(lake.path("impressions")) == []
+
+
+@pytest.mark.parametrize("landed", [False, True])
+def test_a_failed_commit_keeps_what_landed_and_discards_the_rest(scratch_settings, spark, monkeypatch, landed):
+    """A commit that raises leaves its files staged for ``discard`` unless the table now references
+    them (the commit landed and only its reply was lost): those are data and stay."""
+    from pyspark.sql import functions as F
+
+    import osmf.lake as lake_module
+
+    lake = Lake(scratch_settings)
+    staged = lake.stage_spark(_spark_events(spark, 10).withColumn("route", F.lit("new")).repartition(2),
+                              "route", {"new": "impressions"})
+    real = lake_module.commit_files
+
+    def failing(*args, **kwargs):
+        if landed:
+            real(*args, **kwargs)
+        raise OSError("commit failed")
+
+    monkeypatch.setattr(lake_module, "commit_files", failing)
+    with pytest.raises(OSError, match="commit failed"):
+        staged.commit("impressions")
+    staged.discard()
+    assert lake.read_arrow("impressions").num_rows == (10 if landed else 0)
+    assert len(_files(lake.path("impressions"))) == (len(lake.table("impressions").file_uris()) if landed else 0)
