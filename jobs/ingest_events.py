@@ -42,11 +42,15 @@ def _classify_input(lake: Lake, spark, settings: Settings, paths: list[str], nam
     return ingest.classify_input(blobs, existing, names, shuffle)
 
 
-def _commit(lake: Lake, staged, counts: ingest.Tally, run_date: str, run_id: str) -> None:
+def _commit(lake: Lake, staged, counts: ingest.Tally, run_date: str, run_id: str, seen: frozenset) -> None:
     """Quarantine (partition replace), audit, then the new events (an append: one commit, none when
-    there is nothing new)."""
+    there is nothing new). ``seen``: the date's impressions files the classification read; if
+    another writer changed them since (two ingests of one date at once), nothing is committed."""
     if staged.rows("impressions") != counts.new:
         raise RuntimeError(f"ingest: {staged.rows('impressions')} new rows written, {counts.new} counted")
+    if lake.partition_files("impressions", run_date) != seen:
+        raise RuntimeError(f"ingest {run_date}: the date's impressions changed while this run classified its lines "
+                           "(another ingest of the same date?); nothing was committed, rerun it")
     staged.commit("quarantine", partition=run_date, run_id=run_id, job=JOB)
     lake.replace_partition("ingest_audit", ingest.audit_table(counts.files, run_date), run_date,
                            run_id=run_id, job=JOB)
@@ -66,6 +70,7 @@ def run(run_date: str, settings: Settings, run_id: str | None = None, spark=None
     names = ingest.source_names(settings, paths)
     log.info("ingest %s: %d landing files (run %s)", run_date, len(paths), run_id)
 
+    seen = lake.partition_files("impressions", run_date)
     lines = _classify_input(lake, spark, settings, paths, names, ingest.day_window(run_date, now), run_date)
     # ONE pass: the writer's tasks classify the lines, write the new events and the quarantined
     # lines, and count every line
@@ -73,7 +78,7 @@ def run(run_date: str, settings: Settings, run_id: str | None = None, spark=None
                               transform=ingest.CLASSIFY, transform_args={"names": names, "run_date": run_date})
     try:
         counts = ingest.tally(names, staged.counts)  # the invariant, checked before anything commits
-        _commit(lake, staged, counts, run_date, run_id)
+        _commit(lake, staged, counts, run_date, run_id, seen)
     finally:
         staged.discard()  # the files of whatever was not committed
 

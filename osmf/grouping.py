@@ -5,7 +5,9 @@ Three engines (``[grouping].engine``), all running the same algorithm: per produ
 initial centres from ``kmeanspp_seeds`` on the product's points sorted by user id (seed
 ``product_seed``), then Lloyd iterations (nearest centre, lowest index on ties; centre = mean of
 its points; an empty cluster keeps its centre) for ``max_iter`` iterations or until an exact fixed
-point, then each user's nearest final centre. On the same seeds they give the same groups.
+point, then each user's nearest final centre. On the same seeds they give the same groups, up to
+floating-point near-ties (MLlib sums a cluster's points in partition order, numpy in row order),
+which the tests' worlds do not have.
 
 ``grouped``: every product in ONE Spark job for ALL candidate K (repartition by product, sort by
 user, ``mapInArrow``). An executor streams whole products in blocks of about ``_BLOCK_ROWS`` rows

@@ -14,7 +14,8 @@ lines read = rows accepted + duplicates skipped + lines quarantined.
 Rerunning a date changes no table content: quarantine and audit partitions are replaced with the
 same rows, and only events not yet in the date's partition are appended (none on a rerun: no commit).
 
-How it runs: ONE Spark job, in which nothing but file names and counts reaches the driver, and the
+How it runs: ONE Spark job (plus a counting pass over files larger than one byte range, for their
+line numbers), in which nothing but file names, counts and the dimensions' keys cross the driver, and the
 lines stay columnar (Arrow) from the parse to the Parquet files (the per-line work is in
 :mod:`osmf.ingest_lines`):
 

@@ -107,14 +107,19 @@ class Lake:
             )
         return DeltaTable(str(self.path(name)), version=version)
 
-    def has_partition(self, name: str, value: Any) -> bool:
-        """Whether the table exists and holds rows in the partition ``value`` (metadata only)."""
+    def partition_files(self, name: str, value: Any) -> frozenset[str]:
+        """The files of the partition ``value`` in the table's latest version (metadata only; empty
+        when the table does not exist)."""
         if not self.exists(name):
-            return False
+            return frozenset()
         col = spec(name).partition_by
         if col is None:
             raise ValueError(f"table {name!r} is not partitioned")
-        return bool(self.table(name).file_uris(partition_filters=[(col, "=", partition_string(value))]))
+        return frozenset(self.table(name).file_uris(file_pruning_predicate=[(col, "=", partition_string(value))]))
+
+    def has_partition(self, name: str, value: Any) -> bool:
+        """Whether the table exists and holds rows in the partition ``value`` (metadata only)."""
+        return bool(self.partition_files(name, value))
 
     def version(self, name: str) -> int:
         return self.table(name).version()

@@ -35,7 +35,7 @@ _t("impressions", [
     ("user_id", pa.string()), ("product_id", pa.string()), ("creative_id", pa.string()),
     ("clicked", pa.int32()), ("source_file", pa.string()), ("source_line", pa.int64()),
 ], "event_date", ["event_id"],
-   "Impression/click events, deduplicated on event_id by MERGE.", "osmf ingest --date D")
+   "Impression/click events, deduplicated on event_id within the date (new ones appended).", "osmf ingest --date D")
 _t("quarantine", [
     ("event_date", pa.date32()), ("source_file", pa.string()), ("line_number", pa.int64()),
     ("raw_line", pa.string()), ("reason", pa.string()), ("detail", pa.string()),

@@ -88,6 +88,26 @@ def test_rerun_changes_no_table_content(ingested, settings, spark, lake):
     assert lake.version("users") == v_users  # unchanged dimensions are not rewritten
 
 
+def test_a_concurrent_change_of_the_date_commits_nothing(ingested, settings, spark, lake, monkeypatch):
+    """If the date's impressions change while a run classifies its lines (another ingest of the same
+    date, simulated here by rewriting the partition with the same rows), the run commits nothing."""
+    from jobs import ingest_events
+    from osmf import ingest
+
+    date = sorted(ingested)[0]
+    versions = {t: lake.version(t) for t in ("quarantine", "ingest_audit")}
+    real = ingest.tally
+
+    def tally_while_another_writer_commits(*args, **kwargs):
+        lake.replace_partition("impressions", lake.read_arrow("impressions", partition=date), date)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ingest, "tally", tally_while_another_writer_commits)
+    with pytest.raises(RuntimeError, match=f"ingest {date}: the date's impressions changed"):
+        ingest_events.run(date, settings, run_id="racing", spark=spark, lake=lake)
+    assert {t: lake.version(t) for t in versions} == versions
+
+
 def test_missing_landing_date_is_a_clear_error(settings, spark, lake):
     from jobs import ingest_events
 
