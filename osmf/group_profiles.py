@@ -37,16 +37,16 @@ def describe(members: pd.DataFrame, audience: pd.DataFrame, top: int = 3) -> str
 
 
 def assignments(emb: pd.DataFrame, fits: dict, chosen: dict[str, int]) -> pd.DataFrame:
-    """product_id, user_id, group_id, k: each product's users under its chosen K (K=1: one group)."""
+    """product_id, user_id, group_id, k: each product's users under its chosen K (K=1: one group),
+    by product, each product's rows in the order of their source frame (linear in rows: one pass per K)."""
+    chosen_k = pd.Series(chosen, dtype="int64")
     parts = []
-    for pid in sorted(chosen):
-        k = chosen[pid]
-        if k == 1:
-            a = emb.loc[emb["product_id"] == pid, ["product_id", "user_id"]].assign(group_id=0)
-        else:
-            a = fits[k][0].assignments.query("product_id == @pid")
-        parts.append(a.assign(k=k))
-    return pd.concat(parts, ignore_index=True)
+    for k in sorted(set(chosen_k)):
+        pids = chosen_k.index[chosen_k == k]
+        src = emb[["product_id", "user_id"]].assign(group_id=0) if k == 1 else fits[k][0].assignments
+        parts.append(src[src["product_id"].isin(pids)].assign(k=k))
+    out = pd.concat(parts, ignore_index=True)
+    return out.sort_values("product_id", kind="stable").reset_index(drop=True)
 
 
 def group_rows(assign: pd.DataFrame, emb: pd.DataFrame, users: pd.DataFrame, user_matrix, fits: dict) -> pd.DataFrame:
@@ -57,13 +57,14 @@ def group_rows(assign: pd.DataFrame, emb: pd.DataFrame, users: pd.DataFrame, use
     labels = _attribute_labels(users)
     m = assign.merge(emb, on=["product_id", "user_id"]).merge(profile, on="user_id")
     rows = []
-    for (pid, gid), grp in m.groupby(["product_id", "group_id"], sort=True):
-        centroid = np.stack(grp["embedding"].to_numpy()).mean(0)
-        attrs = np.stack(grp["profile"].to_numpy()).mean(0)
-        aud_ids = m.loc[m["product_id"] == pid, "user_id"]
-        desc = describe(labels[labels.user_id.isin(grp["user_id"])], labels[labels.user_id.isin(aud_ids)])
-        k = int(grp["k"].iloc[0])
-        rows.append({"product_id": pid, "group_id": int(gid), "k": k, "size": len(grp),
-                     "silhouette": float(sil.get((pid, k), np.nan)), "centroid": centroid.tolist(),
-                     "features": np.concatenate([centroid, attrs]).tolist(), "description": desc})
+    for pid, members in m.groupby("product_id", sort=True):  # one pass over the rows per product
+        audience = labels[labels.user_id.isin(members["user_id"])]
+        for gid, grp in members.groupby("group_id", sort=True):
+            centroid = np.stack(grp["embedding"].to_numpy()).mean(0)
+            attrs = np.stack(grp["profile"].to_numpy()).mean(0)
+            desc = describe(audience[audience.user_id.isin(grp["user_id"])], audience)
+            k = int(grp["k"].iloc[0])
+            rows.append({"product_id": pid, "group_id": int(gid), "k": k, "size": len(grp),
+                         "silhouette": float(sil.get((pid, k), np.nan)), "centroid": centroid.tolist(),
+                         "features": np.concatenate([centroid, attrs]).tolist(), "description": desc})
     return pd.DataFrame(rows)
