@@ -59,13 +59,16 @@ def main(argv=None) -> int:
     home = (args.home or ROOT / "bench" / "out" / f"chain-{args.preset}").resolve()
     os.environ["OSMF_HOME"] = str(home)
     from osmf.settings import load_settings
-    from osmf.world import WorldConfig, generate_world, read_manifest
+    from osmf.world import read_manifest
 
     home.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     if not args.reuse_world or not (home / "world" / "manifest.json").exists():
-        world = generate_world(WorldConfig.preset(args.preset), home)
-        print(f"world {args.preset}: {world.n_lines} landing lines in {world.seconds:.0f}s", flush=True)
+        # in a child process: the generator's memory is not the chain's driver RSS
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "osmf_app.cli", "world", "generate", "--preset", args.preset],
+                       check=True, cwd=ROOT, env=dict(os.environ, OSMF_HOME=str(home)))
+        print(f"world {args.preset} generated in {time.perf_counter() - t:.0f}s", flush=True)
     for d in ("lake", "mlflow.db", "mlartifacts", "models", "generated", "quality"):
         subprocess.run(["rm", "-rf", str(home / d)], check=True)  # a fresh lake and registry, same world
     dates = read_manifest(home)["dates"]
