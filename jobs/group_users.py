@@ -15,8 +15,8 @@ import time
 import pandas as pd
 
 from osmf.entrypoint import job_context, job_parser, run_main
-from osmf.group_profiles import assignments, group_rows
-from osmf.grouping import choose_k, fit_candidates
+from osmf.group_profiles import assignment_rows, group_rows
+from osmf.grouping import audience_sizes, choose_k, fit_candidates, release
 from osmf.lake import Lake
 from osmf.settings import GroupingConfig, Settings
 
@@ -25,28 +25,39 @@ log = logging.getLogger("osmf.group_users")
 
 def run(run_date: str, settings: Settings, run_id: str | None = None, spark=None, lake: Lake | None = None,
         grouping: GroupingConfig | None = None) -> dict:
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
     from osmf_models.paag import PAAG
 
     t0 = time.perf_counter()
     lake, spark, g, run_id = job_context(settings, run_id, spark, lake, grouping)
     emb_df = (lake.read_spark(spark, "user_product_embeddings", partition=run_date)
-              .select("product_id", "user_id", "embedding").cache())
-    emb = emb_df.toPandas()
-    if emb.empty:
-        raise ValueError(f"user_product_embeddings has no rows for {run_date}; run "
-                         f"`python -m jobs.paag_embeddings --run-date {run_date}` first")
-    products = sorted(emb["product_id"].unique())
-    fits = fit_candidates(spark, emb_df, g)
-    chosen = choose_k({k: s for k, (_, s) in fits.items()}, products, g.min_group_size)
-    assign = assignments(emb, fits, chosen)
-    fs = PAAG.load(settings.home / "models" / "paag" / f"run_date={run_date}").features
-    groups = group_rows(assign, emb, lake.read_pandas("users"), fs.user_matrix, fits)
-    date = pd.Timestamp(run_date).date()
-    lake.replace_partition("user_groups", assign.drop(columns="k").assign(run_date=date), run_date, run_id=run_id, job="group_users")
-    lake.replace_partition("groups", groups.assign(run_date=date), run_date, run_id=run_id, job="group_users")
-    emb_df.unpersist()
+              .select("product_id", "user_id", "embedding").persist(StorageLevel.MEMORY_AND_DISK))
+    assign = None
+    try:
+        products = sorted(audience_sizes(emb_df))
+        if not products:
+            raise ValueError(f"user_product_embeddings has no rows for {run_date}; run "
+                             f"`python -m jobs.paag_embeddings --run-date {run_date}` first")
+        fits = fit_candidates(spark, emb_df, g)
+        try:
+            chosen = choose_k({k: s for k, (_, s) in fits.items()}, products, g.min_group_size)
+            assign = assignment_rows(spark, emb_df, fits, chosen).persist(StorageLevel.MEMORY_AND_DISK)
+            fs = PAAG.load(settings.home / "models" / "paag" / f"run_date={run_date}").features
+            groups = group_rows(spark, assign, emb_df, lake.read_pandas("users"), fs.user_matrix, fits)
+            date = pd.Timestamp(run_date).date()
+            lake.write_spark(assign.withColumn("run_date", F.lit(run_date).cast("date")), "user_groups",
+                             partition=run_date, run_id=run_id, job="group_users")
+            lake.replace_partition("groups", groups.assign(run_date=date), run_date, run_id=run_id, job="group_users")
+        finally:
+            release(fits)
+    finally:
+        if assign is not None:
+            assign.unpersist()
+        emb_df.unpersist()
     ks = pd.Series(chosen).value_counts().sort_index().to_dict()
-    summary = {"products": len(products), "users": int(len(assign)), "chosen_k": {int(k): int(v) for k, v in ks.items()},
+    summary = {"products": len(products), "users": int(groups["size"].sum()), "chosen_k": {int(k): int(v) for k, v in ks.items()},
                "groups": int(len(groups)), "seconds": time.perf_counter() - t0}
     log.info("grouping %s: %s", run_date, summary)
     return summary

@@ -288,25 +288,53 @@ def summarise(pidx: np.ndarray, s: np.ndarray, n: np.ndarray) -> tuple[np.ndarra
 
 @dataclass
 class FitResult:
-    assignments: pd.DataFrame  # product_id, user_id, group_id
+    """One candidate K: ``rows``, a Spark DataFrame (product_id, user_id, group_id) of the users'
+    groups, computed once and kept by the executors (``release`` frees it); ``assignments`` collects
+    it to the driver, sorted (tests, comparisons, small audiences)."""
+    rows: object
     fits: int = 0  # MLlib fits used for this K (0 for products fitted by the grouped engine)
+    cached: tuple = ()  # the persisted DataFrames ``rows`` reads from
+
+    @property
+    def assignments(self) -> pd.DataFrame:
+        a = self.rows.toPandas().astype({"group_id": np.int32})
+        return a.sort_values(["product_id", "user_id"], kind="stable").reset_index(drop=True)
+
+
+def release(fits: dict) -> None:
+    """Free what the fits of ``fit_candidates`` keep cached on the executors."""
+    for fit, _ in fits.values():
+        for df in fit.cached:
+            df.unpersist()
+
+
+_ROWS_DDL = "product_id string, user_id string, group_id int"
+
+
+def _rows_of_k(wide, k: int):
+    """The assignment rows of one K from a persisted wide frame (g<K> set)."""
+    from pyspark.sql import functions as F
+
+    return (wide.where(F.col("user_id").isNotNull() & F.col(f"g{k}").isNotNull())
+            .select("product_id", "user_id", F.col(f"g{k}").cast("int").alias("group_id")))
 
 
 _SCORE_COLUMNS = ["product_id", "silhouette", "min_size", "k"]
 
 
-def _empty(ks) -> dict[int, tuple]:
-    return {k: (FitResult(pd.DataFrame({"product_id": pd.Series(dtype=object), "user_id": pd.Series(dtype=object),
-                                        "group_id": pd.Series(dtype=np.int32)})),
-                pd.DataFrame(columns=_SCORE_COLUMNS)) for k in ks}
+def _empty(spark, ks) -> dict[int, tuple]:
+    return {k: (FitResult(spark.createDataFrame([], _ROWS_DDL)), pd.DataFrame(columns=_SCORE_COLUMNS)) for k in ks}
 
 
 def _merge(parts: list[dict], ks) -> dict[int, tuple]:
+    from functools import reduce
+
     out = {}
     for k in ks:
         fits = [p[k][0] for p in parts if k in p]
         scores = [p[k][1] for p in parts if k in p and len(p[k][1])]
-        out[k] = (FitResult(pd.concat([f.assignments for f in fits], ignore_index=True), sum(f.fits for f in fits)),
+        rows = reduce(lambda a, b: a.unionByName(b), [f.rows for f in fits])
+        out[k] = (FitResult(rows, sum(f.fits for f in fits), tuple(c for f in fits for c in f.cached)),
                   pd.concat(scores, ignore_index=True) if scores else pd.DataFrame(columns=_SCORE_COLUMNS))
     return out
 
@@ -421,27 +449,24 @@ def _block_batches(tbl, ks, seed: int, max_iter: int):
 
 
 def _collect_wide(sdf, ks, fits: dict[int, int]) -> dict[int, tuple]:
-    """{K: (FitResult, scores)} from a DataFrame of ``_wide_schema`` rows."""
-    import pyarrow.compute as pc
+    """{K: (FitResult, scores)} from a DataFrame of ``_wide_schema`` rows: the job runs once, its
+    rows persisted on the executors; only the per-product score rows reach the driver."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
 
     t = time.perf_counter()
-    tbl = sdf.toArrow()
-    t1 = time.perf_counter()
-    is_assign = pc.is_valid(tbl.column("user_id"))
-    a = tbl.filter(is_assign).select(["product_id", "user_id"] + [f"g{k}" for k in ks]).to_pandas()
-    st = tbl.filter(pc.invert(is_assign))
+    wide = sdf.persist(StorageLevel.MEMORY_AND_DISK)
+    st = wide.where(F.col("user_id").isNull()).select("product_id", "scores").toArrow()
     products = st.column("product_id").to_pandas()
     sc = st.column("scores").combine_chunks().flatten().to_numpy(zero_copy_only=False).reshape(len(products), 3 * len(ks))
     out = {}
     for i, k in enumerate(ks):
-        ak = a.loc[a[f"g{k}"].notna(), ["product_id", "user_id", f"g{k}"]]
-        ak = ak.rename(columns={f"g{k}": "group_id"}).astype({"group_id": np.int32}).reset_index(drop=True)
         sil, mins, groups = sc[:, 3 * i], sc[:, 3 * i + 1], sc[:, 3 * i + 2]
         fit = groups > 0
         sk = pd.DataFrame({"product_id": products[fit].to_numpy(), "silhouette": sil[fit],
                            "min_size": mins[fit].astype(np.int64), "k": groups[fit].astype(np.int64)})
-        out[k] = (FitResult(ak, fits.get(k, 0)), sk)
-    log.info("grouped: Spark job %.1fs, %d rows to pandas %.1fs", t1 - t, len(a), time.perf_counter() - t1)
+        out[k] = (FitResult(_rows_of_k(wide, k), fits.get(k, 0), (wide,)), sk)
+    log.info("grouped: Spark job %.1fs, %d products scored", time.perf_counter() - t, len(products))
     return out
 
 
@@ -657,7 +682,9 @@ def _assign_pass(emb_df, products: list[str], arrays: dict, stats: dict, ks):
 
     schema = "product_id string, user_id string, " + ", ".join(
         [f"g{k} int" for k in ks] + [f"t{k} double, u{k} long" for k in ks])
-    return emb_df.select("product_id", "user_id", "embedding").mapInArrow(run, schema).toArrow()
+    from pyspark import StorageLevel
+
+    return emb_df.select("product_id", "user_id", "embedding").mapInArrow(run, schema).persist(StorageLevel.MEMORY_AND_DISK)
 
 
 def _mllib_all_k(spark, emb_df, ks, seed: int, max_iter: int, products_per_fit: int = 0) -> dict[int, tuple]:
@@ -667,7 +694,7 @@ def _mllib_all_k(spark, emb_df, ks, seed: int, max_iter: int, products_per_fit: 
     t0 = time.perf_counter()
     sd = _seeds_all_k(spark, emb_df, ks, seed)
     if sd.empty:
-        return _empty(ks)
+        return _empty(spark, ks)
     t1 = time.perf_counter()
     models, nfits = _mllib_fits(spark, emb_df, sd, ks, seed, max_iter, products_per_fit)
     t2 = time.perf_counter()
@@ -675,18 +702,15 @@ def _mllib_all_k(spark, emb_df, ks, seed: int, max_iter: int, products_per_fit: 
     arrays = {k: _model_arrays(models[k], products, k) for k in ks}
     stats = _stats_pass(emb_df, products, arrays, ks)
     t3 = time.perf_counter()
-    t = _assign_pass(emb_df, products, arrays, stats, ks)
+    from pyspark.sql import functions as F
+
+    wide = _assign_pass(emb_df, products, arrays, stats, ks)  # persisted: the assignment rows stay there
+    tot = (wide.where(F.col("user_id").isNull()).drop("user_id", *[f"g{k}" for k in ks]).toPandas()
+           .groupby("product_id").sum(numeric_only=True))
     log.info("mllib: seeds %.1fs, %d fits %.1fs, cluster sums %.1fs, assignment and silhouettes %.1fs", t1 - t0,
              sum(nfits.values()), t2 - t1, t3 - t2, time.perf_counter() - t3)
-    import pyarrow.compute as pc
-
-    is_assign = pc.is_valid(t.column("user_id"))
-    a = t.filter(is_assign).select(["product_id", "user_id"] + [f"g{k}" for k in ks]).to_pandas()
-    tot = t.filter(pc.invert(is_assign)).to_pandas().groupby("product_id").sum(numeric_only=True)
     out = {}
     for k in ks:
-        ak = a.loc[a[f"g{k}"].notna(), ["product_id", "user_id", f"g{k}"]]
-        ak = ak.rename(columns={f"g{k}": "group_id"}).astype({"group_id": np.int32}).reset_index(drop=True)
         n = stats[k][0]
         has = np.array([p in models[k] for p in products], bool)
         with np.errstate(invalid="ignore", divide="ignore"):  # 0/0 where a product has no model at K
@@ -695,7 +719,7 @@ def _mllib_all_k(spark, emb_df, ks, seed: int, max_iter: int, products_per_fit: 
         sil[nonempty < 2] = np.nan
         mins = np.where(n > 0, n, np.iinfo(np.int64).max).min(1)
         scores = pd.DataFrame({"product_id": products, "silhouette": sil, "min_size": mins, "k": nonempty})[has]
-        out[k] = (FitResult(ak, nfits[k]), scores.reset_index(drop=True))
+        out[k] = (FitResult(_rows_of_k(wide, k), nfits[k], (wide,)), scores.reset_index(drop=True))
     return out
 
 
@@ -737,10 +761,10 @@ def fit_candidates(spark, emb_df, g, ks=None) -> dict[int, tuple]:
                  len(sizes) - len(big))
     parts = [_mllib_all_k(spark, df, ks, g.seed, g.max_iter, g.products_per_fit) for df in large]
     parts += [_grouped_all_k(spark, df, ks, g.seed, g.max_iter) for df in small]
-    out = _merge(parts, ks) if parts else _empty(ks)
+    out = _merge(parts, ks) if parts else _empty(spark, ks)
     for k, (fit, sc) in out.items():
         log.info("K=%d (%s): %d MLlib fit(s), %d products, mean silhouette %.3f", k, g.engine, fit.fits,
-                 fit.assignments["product_id"].nunique(), sc["silhouette"].mean() if len(sc) else float("nan"))
+                 len(sc), sc["silhouette"].mean() if len(sc) else float("nan"))
     log.info("grouping (%s): %d candidate K in %.1fs", g.engine, len(ks), time.perf_counter() - t)
     return out
 
