@@ -117,6 +117,15 @@ class Lake:
             raise ValueError(f"table {name!r} is not partitioned")
         return frozenset(self.table(name).file_uris(file_pruning_predicate=[(col, "=", partition_string(value))]))
 
+    def rows(self, name: str, partition: Any = None) -> int:
+        """Rows of the table (or of one partition) by the Delta log's record counts (metadata only)."""
+        adds = pa.table(self.table(name).get_add_actions(flatten=True))
+        if partition is not None and adds.num_rows:
+            col = f"partition.{spec(name).partition_by}"
+            keep = [str(v) == partition_string(partition) for v in adds.column(col).to_pylist()]
+            adds = adds.filter(pa.array(keep, pa.bool_()))
+        return int(sum(v or 0 for v in adds.column("num_records").to_pylist())) if adds.num_rows else 0
+
     def has_partition(self, name: str, value: Any) -> bool:
         """Whether the table exists and holds rows in the partition ``value`` (metadata only)."""
         return bool(self.partition_files(name, value))

@@ -1,6 +1,10 @@
 """Quality gates: Great Expectations 1.x suites (``expectations/<table>.json``) run with an
 ephemeral context on exactly one partition of a table (or the whole table for dimensions).
 
+A partition of at least ``SPARK_MIN_ROWS`` rows (by the Delta log's record counts) is validated as a
+Spark DataFrame (GX's Spark execution engine: every expectation is a Spark job, nothing is
+collected); smaller ones are read into pandas, which is faster for them.
+
 Suites are reviewed JSON. Values that depend on the run (the date window, the known ids of the
 dimensions, the allowed quarantine reasons) are GX suite parameters (``{"$PARAMETER": name}``)
 filled in by :func:`suite_parameters`.
@@ -21,6 +25,7 @@ from osmf.lake import Lake
 from osmf.tables import spec
 
 log = logging.getLogger("osmf.quality")
+SPARK_MIN_ROWS = int(os.environ.get("OSMF_QUALITY_SPARK_MIN_ROWS", 250_000))
 EXPECTATIONS_DIR = Path(os.environ.get("OSMF_EXPECTATIONS_DIR", Path(__file__).resolve().parent.parent / "expectations"))
 
 
@@ -83,9 +88,9 @@ def suite_parameters(lake: Lake, table: str, run_date: str | None) -> dict:
     return params
 
 
-def validate_frame(table: str, df: pd.DataFrame, params: dict, partition: str | None = None,
+def validate_frame(table: str, df, params: dict, partition: str | None = None,
                    scratch: Path | None = None) -> ValidationReport:
-    """Run the table's suite on a DataFrame with an ephemeral GX context. GX's ephemeral docs
+    """Run the table's suite on a DataFrame (pandas, or Spark) with an ephemeral GX context. GX's ephemeral docs
     site goes to ``scratch`` (default ``$OSMF_HOME/tmp``) rather than the system temp dir."""
     import tempfile
 
@@ -99,7 +104,7 @@ def validate_frame(table: str, df: pd.DataFrame, params: dict, partition: str | 
         tempfile.tempdir = old
 
 
-def _validate_frame(table: str, df: pd.DataFrame, params: dict, partition: str | None) -> ValidationReport:
+def _validate_frame(table: str, df, params: dict, partition: str | None) -> ValidationReport:
     import great_expectations as gx
     from great_expectations.core.expectation_suite import ExpectationSuite
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
@@ -113,8 +118,9 @@ def _validate_frame(table: str, df: pd.DataFrame, params: dict, partition: str |
         ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
     except Exception:  # progress bars are cosmetic
         pass
-    batch_def = (ctx.data_sources.add_pandas("osmf").add_dataframe_asset(table)
-                 .add_batch_definition_whole_dataframe("partition"))
+    on_spark = not isinstance(df, pd.DataFrame)
+    source = ctx.data_sources.add_spark("osmf") if on_spark else ctx.data_sources.add_pandas("osmf")
+    batch_def = source.add_dataframe_asset(table).add_batch_definition_whole_dataframe("partition")
     suite = ctx.suites.add(ExpectationSuite(
         name=raw["name"], meta=raw.get("meta", {}),
         expectations=[ExpectationConfiguration(type=e["type"], kwargs=e["kwargs"], meta=e.get("meta", {}))
@@ -128,7 +134,7 @@ def _validate_frame(table: str, df: pd.DataFrame, params: dict, partition: str |
             r.expectation_config.type, r.expectation_config.kwargs.get("column"), bool(r.success),
             _jsonable(res.get("observed_value")), res.get("unexpected_count"),
             [_jsonable(v) for v in (res.get("partial_unexpected_list") or [])[:10]]))
-    return ValidationReport(table, partition, len(df), bool(result.success), outcomes)
+    return ValidationReport(table, partition, df.count() if on_spark else len(df), bool(result.success), outcomes)
 
 
 def _jsonable(v):
@@ -137,12 +143,22 @@ def _jsonable(v):
     return str(v)
 
 
-def validate_table(lake: Lake, table: str, run_date: str | None) -> ValidationReport:
-    """Validate exactly one partition (``run_date``) of a partitioned table, or a whole dimension."""
+def validate_table(lake: Lake, table: str, run_date: str | None, spark_min_rows: int | None = None) -> ValidationReport:
+    """Validate exactly one partition (``run_date``) of a partitioned table, or a whole dimension:
+    in Spark from ``spark_min_rows`` rows (default ``SPARK_MIN_ROWS``), else in pandas."""
     s = spec(table)
     partition = run_date if s.partition_by else None
     if s.partition_by and not run_date:
         raise ValueError(f"table {table!r} is partitioned by {s.partition_by}: give --run-date")
-    df = lake.read_pandas(table, partition=partition)
-    return validate_frame(table, df, suite_parameters(lake, table, run_date), partition,
+    params = suite_parameters(lake, table, run_date)
+    threshold = SPARK_MIN_ROWS if spark_min_rows is None else spark_min_rows
+    if lake.exists(table) and lake.rows(table, partition) >= threshold:
+        from osmf.spark import get_spark
+
+        df = lake.read_spark(get_spark(lake.settings), table, partition=partition).persist()
+        try:
+            return validate_frame(table, df, params, partition, scratch=lake.settings.home / "tmp")
+        finally:
+            df.unpersist()
+    return validate_frame(table, lake.read_pandas(table, partition=partition), params, partition,
                           scratch=lake.settings.home / "tmp")

@@ -38,6 +38,26 @@ def test_corrupted_partition_fails_with_reasons(ingested, lake):
     assert validate_frame("impressions", df, suite_parameters(lake, "impressions", date), date).success
 
 
+def test_spark_validation_agrees_with_pandas(ingested, lake, spark):
+    """A big partition is validated as a Spark DataFrame (nothing collected): forced here with a
+    threshold of 0, it gives every expectation the outcome the pandas path gives it, and a corrupted
+    Spark frame fails the expectations it should."""
+    from pyspark.sql import functions as F
+
+    date = sorted(ingested)[0]
+    on_pandas = validate_table(lake, "impressions", date, spark_min_rows=10**12)
+    on_spark = validate_table(lake, "impressions", date, spark_min_rows=0)
+    assert on_spark.success and on_spark.rows == on_pandas.rows == lake.rows("impressions", date)
+    assert [(o.expectation, o.column, o.success) for o in on_spark.outcomes] == \
+        [(o.expectation, o.column, o.success) for o in on_pandas.outcomes]
+    df = lake.read_spark(spark, "impressions", partition=date)
+    first = df.orderBy("event_id").first()["event_id"]
+    bad = df.withColumn("clicked", F.when(F.col("event_id") == first, F.lit(2)).otherwise(F.col("clicked")))
+    report = validate_frame("impressions", bad, suite_parameters(lake, "impressions", date), date)
+    failed = [(o.expectation, o.column, o.unexpected_count) for o in report.outcomes if not o.success]
+    assert failed == [("expect_column_values_to_be_in_set", "clicked", 1)]
+
+
 def test_validate_job_exit_codes(ingested, lake, settings, scratch_settings, monkeypatch, capsys):
     """The job exits 0 on a good partition and 1 (with a readable summary) on a corrupted one."""
     from jobs import validate_table as job
