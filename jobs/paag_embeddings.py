@@ -61,8 +61,18 @@ def _score(batches, model_dir: str, product_features: dict):
 def training_events(spark, lake: Lake, impressions, themes, g: GroupingConfig):
     """user_id, product_id, theme, clicked of the window's impressions, without the clicks of the
     users held out for evaluation, in a fixed order (Spark returns rows in none; training must see
-    the same order on every rerun)."""
+    the same order on every rerun). When there are more than ``paag_max_events``, a fixed sample
+    of about that many (by a hash of the event id, the same on every rerun) is what reaches the driver."""
+    from pyspark.sql import functions as F
+
     imp = without_heldout(spark, lake, impressions, g.eval_holdout_fraction)
+    if g.paag_max_events > 0:
+        n = imp.count()
+        if n > g.paag_max_events:
+            keep = int(1_000_000 * g.paag_max_events / n)
+            imp = imp.where(F.pmod(F.xxhash64("event_id"), F.lit(1_000_000)) < keep)
+            log.info("PAAG: a fixed sample of %.1f%% of the window's %d training events (paag_max_events %d)",
+                     100 * keep / 1_000_000, n, g.paag_max_events)
     events = imp.select("user_id", "product_id", "creative_id", "clicked").toPandas()
     events["theme"] = events["creative_id"].map(themes)
     events = events.drop(columns="creative_id")[["user_id", "product_id", "theme", "clicked"]]

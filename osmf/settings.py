@@ -162,6 +162,9 @@ class GroupingConfig:
     engine: str = "auto"
     mllib_min_users: int = 50000  # auto: audiences this large are fitted with MLlib (distributed over users)
     paag_epochs: int = 6
+    # PAAG trains on the driver: at most this many window events (a fixed sample by a hash of the
+    # event id when the window holds more); 0 = every event
+    paag_max_events: int = 2_000_000
     paag_themes: int = 8  # visual themes PAAG finds in the historical creatives (its taste vocabulary)
     prior_strength: float = 50.0  # Beta prior pseudo-impressions, centred on the product CTR
     pair_margin: float = 0.01  # smoothed CTR difference a preference pair must clear

@@ -319,3 +319,25 @@ def test_mllib_engine_leaves_out_a_product_smaller_than_every_k(spark):
     order = ["product_id", "user_id"]
     pd.testing.assert_frame_equal(mllib[0].assignments.sort_values(order).reset_index(drop=True),
                                   grouped[0].assignments.sort_values(order).reset_index(drop=True))
+
+
+def test_paag_training_events_are_a_fixed_sample_above_the_cap(ingested, settings, spark, lake, grouping_cfg):
+    """Above ``paag_max_events`` PAAG trains on a fixed sample of about that many events (the same
+    rows on every call), never on a held-out user's event; at or below it, on every event."""
+    from dataclasses import replace
+
+    from jobs.paag_embeddings import training_events
+    from osmf.audience import is_heldout, window_impressions
+    from osmf.themes import fit_themes
+
+    date = sorted(ingested)[-1]
+    imp = window_impressions(spark, lake, date, grouping_cfg.window_days)
+    themes = fit_themes(lake.read_pandas("creatives"), lake.read_pandas("products"), settings.home,
+                        grouping_cfg.paag_themes, grouping_cfg.seed)
+    everything = training_events(spark, lake, imp, themes, replace(grouping_cfg, paag_max_events=0))
+    assert training_events(spark, lake, imp, themes, replace(grouping_cfg, paag_max_events=len(everything))).equals(everything)
+    cap = len(everything) // 4
+    sample = training_events(spark, lake, imp, themes, replace(grouping_cfg, paag_max_events=cap))
+    assert 0.7 * cap < len(sample) < 1.3 * cap
+    assert sample.equals(training_events(spark, lake, imp, themes, replace(grouping_cfg, paag_max_events=cap)))
+    assert not any(is_heldout(u, grouping_cfg.eval_holdout_fraction) for u in sample["user_id"].unique())
