@@ -44,16 +44,19 @@ def _score(batches, model_dir: str, product_features: dict):
     key = (model_dir, os.path.getmtime(os.path.join(model_dir, "model.safetensors")))
     model = _MODEL_CACHE.get(key)
     if model is None:
-        model = _MODEL_CACHE[key] = PAAG.load(model_dir)
+        # scored in float64: float32 results depend on the batch's shape by an ulp, which the
+        # rounding below would turn into a different 6th decimal now and then; in float64 a row's
+        # embedding is the same whatever batch (Spark's partitioning, the lake's file layout) it is in
+        model = _MODEL_CACHE[key] = PAAG.load(model_dir).double().eval()
     torch.set_num_threads(1)
     for batch in batches:
         pdf = batch.to_pandas()
         if pdf.empty:
             continue
-        ux = torch.from_numpy(model.features.user_matrix(pdf))
-        px = torch.from_numpy(np.stack([product_features[p] for p in pdf["product_id"]]).astype(np.float32))
-        # rounded so that reruns give identical tables whatever the batch composition
-        emb = np.round(model.embed(ux, px).double().numpy(), 6)
+        ux = torch.from_numpy(model.features.user_matrix(pdf).astype(np.float64))
+        px = torch.from_numpy(np.stack([product_features[p] for p in pdf["product_id"]]).astype(np.float64))
+        with torch.no_grad():
+            emb = np.round(model.embed(ux, px).numpy(), 6)
         yield pa.RecordBatch.from_pydict({"product_id": pdf["product_id"].tolist(), "user_id": pdf["user_id"].tolist(),
                                           "embedding": [row.tolist() for row in emb]})
 

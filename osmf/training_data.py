@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from osmf.tables import spec
+
 GROUP_TABLES = ("groups", "group_creative_ctr", "group_preference_pairs")
 DIMENSIONS = ("products", "creatives")
 PINNED = (*GROUP_TABLES, *DIMENSIONS)
@@ -36,6 +38,9 @@ def load_pinned(lake, run_date: str, versions: dict | None = None) -> Pinned:
     versions = {t: lake.version(t) if v is None else int(v) for t, v in versions.items()}
     frames = {t: lake.read_pandas(t, version=versions[t], partition=run_date) for t in GROUP_TABLES}
     frames.update({t: lake.read_pandas(t, version=versions[t]) for t in DIMENSIONS})
+    # by key: a table's rows come in the order of its files, which the writer's tasks decide;
+    # training must see the same rows in the same order on every run
+    frames = {t: f.sort_values(list(spec(t).key), kind="stable").reset_index(drop=True) for t, f in frames.items()}
     if frames["groups"].empty or frames["group_creative_ctr"].empty:
         raise ValueError(f"no groups for {run_date}; run `osmf regroup --date {run_date}`")
     return Pinned(run_date, versions, frames)
