@@ -25,7 +25,7 @@ from osmf.lake import Lake
 from osmf.tables import spec
 
 log = logging.getLogger("osmf.quality")
-SPARK_MIN_ROWS = int(os.environ.get("OSMF_QUALITY_SPARK_MIN_ROWS", 250_000))
+SPARK_MIN_ROWS = int(os.environ.get("OSMF_QUALITY_SPARK_MIN_ROWS", 2_000_000))
 EXPECTATIONS_DIR = Path(os.environ.get("OSMF_EXPECTATIONS_DIR", Path(__file__).resolve().parent.parent / "expectations"))
 
 
