@@ -36,11 +36,12 @@ def run(run_date: str, settings: Settings, run_id: str | None = None, spark=None
               .select("product_id", "user_id", "embedding").persist(StorageLevel.MEMORY_AND_DISK))
     assign = None
     try:
-        products = sorted(audience_sizes(emb_df))
+        sizes = audience_sizes(emb_df)
+        products = sorted(sizes)
         if not products:
             raise ValueError(f"user_product_embeddings has no rows for {run_date}; run "
                              f"`python -m jobs.paag_embeddings --run-date {run_date}` first")
-        fits = fit_candidates(spark, emb_df, g)
+        fits = fit_candidates(spark, emb_df, g, sizes=sizes)
         try:
             chosen = choose_k({k: s for k, (_, s) in fits.items()}, products, g.min_group_size)
             assign = assignment_rows(spark, emb_df, fits, chosen).persist(StorageLevel.MEMORY_AND_DISK)

@@ -740,10 +740,11 @@ def audience_sizes(emb_df) -> dict[str, int]:
     return {r[0]: int(r[1]) for r in emb_df.groupBy("product_id").count().collect()}
 
 
-def fit_candidates(spark, emb_df, g, ks=None) -> dict[int, tuple]:
+def fit_candidates(spark, emb_df, g, ks=None, sizes: dict[str, int] | None = None) -> dict[int, tuple]:
     """{K: (FitResult, scores DataFrame)} for every candidate K, with the engine ``g.engine``:
     ``mllib``, ``grouped``, or ``auto`` (products with >= ``g.mllib_min_users`` users to MLlib, the
-    rest grouped). Scores: product_id, silhouette, min_size, k (non-empty groups)."""
+    rest grouped; ``sizes``: the audience sizes, when the caller has them). Scores: product_id,
+    silhouette, min_size, k (non-empty groups)."""
     from pyspark.sql import functions as F
 
     ks = tuple(sorted(set(ks or g.k_candidates)))
@@ -753,7 +754,7 @@ def fit_candidates(spark, emb_df, g, ks=None) -> dict[int, tuple]:
     elif g.engine == "grouped":
         large, small = [], [emb_df]
     else:
-        sizes = audience_sizes(emb_df)
+        sizes = audience_sizes(emb_df) if sizes is None else sizes  # the caller's, when it counted them
         big = sorted(p for p, n in sizes.items() if n >= g.mllib_min_users)
         large = [emb_df.where(F.col("product_id").isin(big))] if big else []
         small = [emb_df.where(~F.col("product_id").isin(big)) if big else emb_df] if len(big) < len(sizes) else []
