@@ -33,6 +33,8 @@ def gmllm_config(group_dim: int, env: dict | None = None):
     cfg = GMLLMConfig.tiny(group_dim) if m.size == "tiny" else GMLLMConfig(group_dim=group_dim)
     if m.gmllm_epochs:
         cfg.epochs = m.gmllm_epochs
+    if m.gmllm_max_steps >= 0:
+        cfg.max_steps = m.gmllm_max_steps
     return cfg
 
 

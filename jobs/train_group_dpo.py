@@ -36,7 +36,8 @@ def dpo_config(env: dict | None = None):
     m = load_models(env)
     cfg = GroupDPOConfig.tiny() if m.size == "tiny" else GroupDPOConfig()
     cfg = replace(cfg, beta=m.dpo_beta, group_weighting=m.dpo_group_weighting, pair_source=m.dpo_pair_source)
-    return replace(cfg, epochs=m.dpo_epochs) if m.dpo_epochs else cfg
+    cfg = replace(cfg, epochs=m.dpo_epochs) if m.dpo_epochs else cfg
+    return replace(cfg, max_steps=m.dpo_max_steps) if m.dpo_max_steps >= 0 else cfg
 
 
 def candidate_backgrounds(creatives: pd.DataFrame, products: pd.DataFrame) -> list[str]:

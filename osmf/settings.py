@@ -179,6 +179,8 @@ class ModelsConfig:
     size: str = "default"  # "default" | "tiny" (the configs' tiny() constructors: tests, quick runs)
     gmllm_epochs: int = 0  # 0 = the config's default
     dpo_epochs: int = 0  # 0 = the config's default
+    gmllm_max_steps: int = -1  # cap on optimizer steps: -1 = the config's default (1500), 0 = no cap
+    dpo_max_steps: int = -1  # cap on optimizer steps: -1 = the config's default (600), 0 = no cap
     dpo_beta: float = 0.1
     dpo_group_weighting: str = "equal"  # equal | pairs | sqrt (see osmf_models.group_dpo.loss)
     dpo_pair_source: str = "both"  # observed | grm | both

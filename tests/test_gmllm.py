@@ -83,6 +83,27 @@ def test_overfit_generation_reproduces_each_groups_text(tok, tmp_path):
     assert torch.equal(model.sequence_logps(G, I, b), loaded.sequence_logps(G, I, b))
 
 
+def test_minibatch_epochs_stop_at_max_steps_and_shuffle_as_before():
+    from osmf_models.common import minibatch_epochs, planned_epochs
+
+    capped = list(minibatch_epochs(10, 4, 5, 7, np.random.default_rng(0)))
+    assert [e for e, _ in capped] == [0, 1, 2] and [len(b) for _, b in capped] == [3, 3, 1]
+    assert planned_epochs(10, 4, 5, 7) == 3 and planned_epochs(10, 4, 5, 0) == 5
+    # no cap: every epoch, one permutation each, the order an uncapped loop had
+    rng = np.random.default_rng(0)
+    full = list(minibatch_epochs(10, 4, 5, 0, np.random.default_rng(0)))
+    assert len(full) == 5
+    for _, batches in full:
+        assert np.array_equal(np.concatenate(batches), rng.permutation(10))
+
+
+def test_pretraining_stops_after_max_steps(tok):
+    cfg = GMLLMConfig.tiny(group_dim=4)
+    cfg.epochs, cfg.max_steps = 50, 5  # one step per epoch (4 sequences, batch 16)
+    metrics, curves = pretrain(GMLLM(cfg, tok), _examples(), *_tensors())
+    assert metrics["steps"] == 5 and len(curves["loss"]) == 5
+
+
 def test_group_dpo_loss_averages_within_then_across_groups():
     pc, pr = torch.tensor([1.0, 0.0, 2.0, -1.0]), torch.tensor([0.0, 0.5, 1.0, 0.0])
     rc, rr = torch.zeros(4), torch.zeros(4)

@@ -27,6 +27,7 @@ class GMLLMConfig(ConfigMixin):
     image_tokens: int = 2  # prefix tokens the vision tower emits
     max_new_tokens: int = 48
     epochs: int = 60  # pre-training epochs over the (product, group) examples
+    max_steps: int = 1500  # at most this many optimizer steps in all (0 = no cap): bounds a large world's time
     batch_size: int = 32
     lr: float = 3e-3
     weight_decay: float = 0.0

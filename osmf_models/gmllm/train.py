@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from osmf_models.common import minibatch_epochs, planned_epochs
 from osmf_models.gmllm.config import GMLLMConfig
 from osmf_models.gmllm.loss import lm_loss
 from osmf_models.gmllm.model import GMLLM
@@ -39,12 +40,12 @@ def pretrain(model: GMLLM, ex: pd.DataFrame, G: torch.Tensor, I: torch.Tensor, s
     rng = np.random.default_rng(cfg.seed)
     torch.manual_seed(cfg.seed)
     losses = []
+    epochs = planned_epochs(len(idx), cfg.batch_size, cfg.epochs, cfg.max_steps)
+    steps = 0
     model.train()
-    for epoch in range(cfg.epochs):
-        order = rng.permutation(len(idx))
-        total = 0.0
-        for start in range(0, len(order), cfg.batch_size):
-            sel = order[start:start + cfg.batch_size]
+    for epoch, batches in minibatch_epochs(len(idx), cfg.batch_size, cfg.epochs, cfg.max_steps, rng):
+        total, seen = 0.0, 0
+        for sel in batches:
             b = model.encode([tasks[i] for i in sel], [titles[i] for i in sel], [comps[i] for i in sel])
             rows = torch.from_numpy(idx[sel])
             logits = model(G[rows], I[rows], b["input_ids"], b["attention_mask"])
@@ -53,10 +54,12 @@ def pretrain(model: GMLLM, ex: pd.DataFrame, G: torch.Tensor, I: torch.Tensor, s
             loss.backward()
             opt.step()
             total += float(loss.detach()) * len(sel)
-        losses.append(total / len(order))
-        if say and (epoch + 1) % max(1, cfg.epochs // 5) == 0:
-            say(f"  G-MLLM pre-training epoch {epoch + 1}/{cfg.epochs}: loss {losses[-1]:.3f}")
-    metrics = {"final_loss": losses[-1] if losses else float("nan"), "examples": int(len(ex)),
+            seen += len(sel)
+        steps += len(batches)
+        losses.append(total / seen)
+        if say and ((epoch + 1) % max(1, epochs // 5) == 0 or epoch + 1 == epochs):
+            say(f"  G-MLLM pre-training epoch {epoch + 1}/{epochs} (step {steps}): loss {losses[-1]:.3f}")
+    metrics = {"final_loss": losses[-1] if losses else float("nan"), "examples": int(len(ex)), "steps": steps,
                "seconds": time.perf_counter() - t0}
     metrics.update(prompt_agreement(model, ex, G, I))
     log.info("G-MLLM pre-trained: %s", metrics)

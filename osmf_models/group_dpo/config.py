@@ -25,6 +25,7 @@ class GroupDPOConfig(ConfigMixin):
     sft_weight: float = 1.0  # + weight x mean NLL of the chosen completions (keeps prompts well formed; 0 = pure DPO)
     train_projector: bool = True  # also train the group projector (needs precomputed reference log-probs)
     epochs: int = 15
+    max_steps: int = 600  # at most this many optimizer steps in all (0 = no cap): bounds a large world's time
     batch_size: int = 64
     lr: float = 5e-4
     seed: int = 0

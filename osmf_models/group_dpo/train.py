@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from osmf_models.common import minibatch_epochs, planned_epochs
 from osmf_models.gmllm.data import background_of
 from osmf_models.gmllm.loss import completion_logps, lm_loss
 from osmf_models.gmllm.model import GMLLM
@@ -118,11 +119,11 @@ def train_group_dpo(ref: GMLLM, ex: pd.DataFrame, pairs: pd.DataFrame, G: torch.
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
     policy.train()
     curves = {"loss": [], "reward_accuracy": []}
-    for epoch in range(cfg.epochs):
-        order = rng.permutation(len(pairs))
-        tot, acc = 0.0, 0.0
-        for s in range(0, len(order), cfg.batch_size):
-            sel = order[s:s + cfg.batch_size]
+    epochs = planned_epochs(len(pairs), cfg.batch_size, cfg.epochs, cfg.max_steps)
+    steps = 0
+    for epoch, batches in minibatch_epochs(len(pairs), cfg.batch_size, cfg.epochs, cfg.max_steps, rng):
+        tot, acc, seen = 0.0, 0.0, 0
+        for sel in batches:
             rows = torch.from_numpy(pairs.ex_row.to_numpy()[sel])
             bc, br = _batches(policy, pairs, titles, sel)
             logits_c = policy(G[rows], I[rows], bc["input_ids"], bc["attention_mask"])
@@ -136,16 +137,18 @@ def train_group_dpo(ref: GMLLM, ex: pd.DataFrame, pairs: pd.DataFrame, G: torch.
             opt.step()
             tot += float(loss.detach()) * len(sel)
             acc += stats["reward_accuracy"] * len(sel)
-        curves["loss"].append(tot / len(order))
-        curves["reward_accuracy"].append(acc / len(order))
-        if say and (epoch + 1) % max(1, cfg.epochs // 5) == 0:
-            say(f"  DPO epoch {epoch + 1}/{cfg.epochs}: loss {curves['loss'][-1]:.4f}, "
+            seen += len(sel)
+        steps += len(batches)
+        curves["loss"].append(tot / seen)
+        curves["reward_accuracy"].append(acc / seen)
+        if say and ((epoch + 1) % max(1, epochs // 5) == 0 or epoch + 1 == epochs):
+            say(f"  DPO epoch {epoch + 1}/{epochs} (step {steps}): loss {curves['loss'][-1]:.4f}, "
                 f"reward accuracy {curves['reward_accuracy'][-1]:.3f}")
     policy.lm = policy.lm.merge_and_unload()
     for p in policy.parameters():
         p.requires_grad_(True)
     policy.eval()
-    metrics = {"pairs": int(len(pairs)), "groups": int(len(np.unique(gid.numpy()))),
+    metrics = {"pairs": int(len(pairs)), "groups": int(len(np.unique(gid.numpy()))), "steps": steps,
                "final_loss": curves["loss"][-1], "reward_accuracy": curves["reward_accuracy"][-1],
                "seconds": time.perf_counter() - t0}
     log.info("DPO (%s weighting): %s", cfg.group_weighting, metrics)
