@@ -5,9 +5,10 @@ A partition of at least ``SPARK_MIN_ROWS`` rows (by the Delta log's record count
 Spark DataFrame (GX's Spark execution engine: every expectation is a Spark job, nothing is
 collected); smaller ones are read into pandas, which is faster for them.
 
-Suites are reviewed JSON. Values that depend on the run (the date window, the known ids of the
-dimensions, the allowed quarantine reasons) are GX suite parameters (``{"$PARAMETER": name}``)
-filled in by :func:`suite_parameters`.
+Suites are reviewed JSON. Values that depend on the run (the date window, the allowed quarantine
+reasons) are GX suite parameters (``{"$PARAMETER": name}``) filled in by :func:`suite_parameters`.
+A column that references a dimension is checked with ``expect_column_values_to_be_in_dimension``
+(:mod:`osmf.gx_dimension`), whose keys :func:`dimension_keys` loads from the lake.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from osmf.tables import spec
 
 log = logging.getLogger("osmf.quality")
 SPARK_MIN_ROWS = int(os.environ.get("OSMF_QUALITY_SPARK_MIN_ROWS", 2_000_000))
+DIMENSION_EXPECTATION = "expect_column_values_to_be_in_dimension"
 EXPECTATIONS_DIR = Path(os.environ.get("OSMF_EXPECTATIONS_DIR", Path(__file__).resolve().parent.parent / "expectations"))
 
 
@@ -76,30 +78,47 @@ def suite_parameters(lake: Lake, table: str, run_date: str | None) -> dict:
         day = pd.Timestamp(run_date, tz="UTC")
         params.update(day_start=day, day_end=day + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1),
                       run_date_set=[dt.date.fromisoformat(run_date)])
-    text = suite_path(table).read_text()
-    for dim, key in (("users", "user_id"), ("products", "product_id"), ("creatives", "creative_id")):
-        pname = f"known_{key}s"
-        if pname in text:
-            params[pname] = lake.read_arrow(dim, columns=[key]).column(key).to_pylist()
-    if "quarantine_reasons" in text:
+    if "quarantine_reasons" in suite_path(table).read_text():
         from osmf.ingest import REASONS
 
         params["quarantine_reasons"] = sorted(REASONS)
     return params
 
 
+def _dimension_refs(table: str) -> set[tuple[str, str]]:
+    return {(e["kwargs"]["dimension"], e["kwargs"]["key"])
+            for e in json.loads(suite_path(table).read_text())["expectations"]
+            if e["type"] == DIMENSION_EXPECTATION}
+
+
+def dimension_keys(lake: Lake, table: str) -> dict[str, frozenset]:
+    """The keys of every dimension the table's suite references (``"users.user_id" -> frozenset``)."""
+    return {f"{dim}.{key}": frozenset(lake.read_arrow(dim, columns=[key]).column(key).to_pylist())
+            for dim, key in sorted(_dimension_refs(table))}
+
+
 def validate_frame(table: str, df, params: dict, partition: str | None = None,
-                   scratch: Path | None = None) -> ValidationReport:
-    """Run the table's suite on a DataFrame (pandas, or Spark) with an ephemeral GX context. GX's ephemeral docs
-    site goes to ``scratch`` (default ``$OSMF_HOME/tmp``) rather than the system temp dir."""
+                   scratch: Path | None = None, dimensions: dict | None = None) -> ValidationReport:
+    """Run the table's suite on a DataFrame (pandas, or Spark) with an ephemeral GX context;
+    ``dimensions``: the keys from :func:`dimension_keys` (needed when the suite references a
+    dimension). GX's ephemeral docs site goes to ``scratch`` (default ``$OSMF_HOME/tmp``) rather
+    than the system temp dir."""
     import tempfile
+
+    from osmf.gx_dimension import keys_in_use
+
+    missing = {f"{d}.{k}" for d, k in _dimension_refs(table)} - set(dimensions or {})
+    if missing:
+        raise ValueError(f"suite {table!r} checks columns against {sorted(missing)}: pass their keys "
+                         f"(dimensions=osmf.quality.dimension_keys(lake, {table!r}))")
 
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     scratch = Path(scratch or Path(os.environ.get("OSMF_HOME", ".osmf")) / "tmp")
     scratch.mkdir(parents=True, exist_ok=True)
     old, tempfile.tempdir = tempfile.tempdir, str(scratch)
     try:
-        return _validate_frame(table, df, params, partition)
+        with keys_in_use(dimensions or {}):
+            return _validate_frame(table, df, params, partition)
     finally:
         tempfile.tempdir = old
 
@@ -150,15 +169,15 @@ def validate_table(lake: Lake, table: str, run_date: str | None, spark_min_rows:
     partition = run_date if s.partition_by else None
     if s.partition_by and not run_date:
         raise ValueError(f"table {table!r} is partitioned by {s.partition_by}: give --run-date")
-    params = suite_parameters(lake, table, run_date)
+    params, dims = suite_parameters(lake, table, run_date), dimension_keys(lake, table)
     threshold = SPARK_MIN_ROWS if spark_min_rows is None else spark_min_rows
     if lake.exists(table) and lake.rows(table, partition) >= threshold:
         from osmf.spark import get_spark
 
         df = lake.read_spark(get_spark(lake.settings), table, partition=partition).persist()
         try:
-            return validate_frame(table, df, params, partition, scratch=lake.settings.home / "tmp")
+            return validate_frame(table, df, params, partition, scratch=lake.settings.home / "tmp", dimensions=dims)
         finally:
             df.unpersist()
     return validate_frame(table, lake.read_pandas(table, partition=partition), params, partition,
-                          scratch=lake.settings.home / "tmp")
+                          scratch=lake.settings.home / "tmp", dimensions=dims)

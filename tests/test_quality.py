@@ -4,7 +4,7 @@ import datetime as dt
 
 import pytest
 
-from osmf.quality import suite_parameters, validate_frame, validate_table
+from osmf.quality import dimension_keys, suite_parameters, validate_frame, validate_table
 from osmf.tables import TABLES
 
 
@@ -24,18 +24,22 @@ def test_corrupted_partition_fails_with_reasons(ingested, lake):
     bad.loc[1, "event_id"] = bad.loc[2, "event_id"]
     bad.loc[3, "user_id"] = "u_nobody"
     bad.loc[4, "event_ts"] = bad.loc[4, "event_ts"] + dt.timedelta(days=1)
-    report = validate_frame("impressions", bad, suite_parameters(lake, "impressions", date), date)
+    dims = dimension_keys(lake, "impressions")
+    assert set(dims) == {"users.user_id", "products.product_id", "creatives.creative_id"}
+    report = validate_frame("impressions", bad, suite_parameters(lake, "impressions", date), date, dimensions=dims)
     assert not report.success
     failed = {(o.expectation, o.column) for o in report.outcomes if not o.success}
     assert failed == {
         ("expect_column_values_to_be_in_set", "clicked"),
         ("expect_column_values_to_be_unique", "event_id"),
-        ("expect_column_values_to_be_in_set", "user_id"),
+        ("expect_column_values_to_be_in_dimension", "user_id"),
         ("expect_column_values_to_be_between", "event_ts"),
     }
     assert "FAILED" in report.summary() and "u_nobody" in report.summary()
     # the untouched frame passes the same suite with the same parameters
-    assert validate_frame("impressions", df, suite_parameters(lake, "impressions", date), date).success
+    assert validate_frame("impressions", df, suite_parameters(lake, "impressions", date), date, dimensions=dims).success
+    with pytest.raises(ValueError, match=r"users\.user_id"):  # a suite's dimension keys are not optional
+        validate_frame("impressions", df, suite_parameters(lake, "impressions", date), date)
 
 
 def test_spark_validation_agrees_with_pandas(ingested, lake, spark):
@@ -53,9 +57,13 @@ def test_spark_validation_agrees_with_pandas(ingested, lake, spark):
     df = lake.read_spark(spark, "impressions", partition=date)
     first = df.orderBy("event_id").first()["event_id"]
     bad = df.withColumn("clicked", F.when(F.col("event_id") == first, F.lit(2)).otherwise(F.col("clicked")))
-    report = validate_frame("impressions", bad, suite_parameters(lake, "impressions", date), date)
+    bad = bad.withColumn("user_id", F.when(F.col("event_id") == first, F.lit("u_n'obody")).otherwise(F.col("user_id")))
+    report = validate_frame("impressions", bad, suite_parameters(lake, "impressions", date), date,
+                            dimensions=dimension_keys(lake, "impressions"))
     failed = [(o.expectation, o.column, o.unexpected_count) for o in report.outcomes if not o.success]
-    assert failed == [("expect_column_values_to_be_in_set", "clicked", 1)]
+    assert sorted(failed) == [("expect_column_values_to_be_in_dimension", "user_id", 1),
+                              ("expect_column_values_to_be_in_set", "clicked", 1)]
+    assert "u_n'obody" in report.summary()
 
 
 def test_validate_job_exit_codes(ingested, lake, settings, scratch_settings, monkeypatch, capsys):
