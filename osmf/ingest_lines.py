@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Iterator
 
 import numpy as np
@@ -181,8 +182,6 @@ def _parse_block(block: bytes, first_line: int, file_idx: int, window: tuple, fa
     first, validate_line (via ``_read_line``) for every line it refused. ``raw_line`` is set on the
     lines validate_line saw; give ``lines`` (a list, filled with the block's lines) to leave it null
     on the others (see :func:`check_ids`)."""
-    from msgspec.structs import astuple
-
     decode, event_type = fast
     split = _block_lines(block)
     n = len(split)
@@ -202,9 +201,9 @@ def _parse_block(block: bytes, first_line: int, file_idx: int, window: tuple, fa
     arrays = [pa.repeat(pa.scalar(file_idx, pa.int32()), n),
               pa.array(np.arange(first_line, first_line + n, dtype=np.int64)),
               pa.array(raw, pa.string()), pa.array(reason, pa.string()), pa.array(detail, pa.string())]
-    # the events' fields as columns: one struct array from the Structs' tuples (C), then flattened
-    fields = pa.struct([schema.field(k) for k in EVENT_FIELDS])
-    arrays += pa.array(list(map(astuple, events)), fields).flatten()
+    # the events' fields as columns, one attribute of every Struct at a time (C loops; about 3.5x
+    # faster than one struct array from the Structs' tuples)
+    arrays += [pa.array(list(map(attrgetter(k), events)), schema.field(k).type) for k in EVENT_FIELDS]
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
@@ -301,9 +300,12 @@ def check_ids(parsed: pa.Table, dims: DimKeys, lines: list[bytes] | None = None)
 
 # --- buckets: lines cut by a hash of event_id, as Arrow IPC payloads ----------------------------------
 
+IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")  # Arrow's LZ4 frames: the shuffle moves half the bytes
+
+
 def _ipc(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as w:
+    with pa.ipc.new_stream(sink, table.schema, options=IPC_OPTIONS) as w:
         w.write_table(table)
     return sink.getvalue().to_pybytes()
 
@@ -423,8 +425,9 @@ def classify_blobs(batches, names: list[str], run_date: str, chunk: int = 1 << 1
     * ``accepted``: the first copy, in the date's ``impressions`` from this very file and line;
     * ``new``: the first copy, not in the date's ``impressions``.
 
-    The task's rows are sorted in Arrow by (event_id, table row first, good lines first, file,
-    line): every copy of an event is in the same bucket, so in the same task."""
+    The task's rows are ordered by (event_id, table row first, good lines first, file, line) with
+    event_id compared by hash (:func:`_run_order`): every copy of an event is in the same bucket, so
+    in the same task."""
     parts: dict[int, list] = {0: [], 1: []}
     for batch in batches:
         payloads = batch.column("payload")
@@ -441,10 +444,30 @@ def classify_blobs(batches, names: list[str], run_date: str, chunk: int = 1 << 1
         old = old.append_column("_src", pa.array(np.zeros(old.num_rows, np.int32)))
         old = old.append_column("_bad", pa.array(np.zeros(old.num_rows, np.int32)))
         rows = pa.concat_tables([lines, old], promote_options="default")
-    rows = rows.take(pc.sort_indices(rows, sort_keys=[(k, "ascending") for k in
-                                                      ("event_id", "_src", "_bad", "file_idx", "line_number")]))
-    out = classify_sorted(rows.combine_chunks(), pa.array(sorted(names), pa.string()), dt.date.fromisoformat(run_date))
+    rows = rows.combine_chunks()
+    rows = rows.take(pa.array(_run_order(rows)))
+    out = classify_sorted(rows, pa.array(sorted(names), pa.string()), dt.date.fromisoformat(run_date))
     yield from out.to_batches(max_chunksize=chunk)
+
+
+def _run_order(rows: pa.Table) -> np.ndarray:
+    """The order classify_sorted needs: every copy of an event_id together (the table's row first,
+    then good lines before bad, then by file and line). Sorted by a 64-bit hash of event_id and the
+    integer keys (numpy lexsort, several times faster than Arrow's sort on the strings); if two
+    different event_ids share a hash and end up interleaved, by the strings themselves."""
+    eid = rows.column("event_id")
+    keys = [rows.column(c).to_numpy() for c in ("line_number", "file_idx", "_bad", "_src")]
+    h = string_hash(eid)
+    order = np.lexsort([*keys, h])
+    if len(order) > 1:
+        e = eid.take(pa.array(order))
+        same_hash = h[order][1:] == h[order][:-1]
+        same_id = pc.fill_null(pc.equal(e.slice(1), e.slice(0, len(order) - 1)), False).to_numpy(zero_copy_only=False)
+        null = pc.is_null(e).to_numpy(zero_copy_only=False)
+        if np.any(same_hash & ~same_id & ~(null[1:] & null[:-1])):  # a collision: sort the strings
+            return pc.sort_indices(rows, sort_keys=[(k, "ascending") for k in
+                                                    ("event_id", "_src", "_bad", "file_idx", "line_number")]).to_numpy()
+    return order
 
 
 def classify_sorted(rows: pa.Table, names: pa.Array, day: dt.date) -> pa.Table:

@@ -213,12 +213,18 @@ def test_id_checks_in_order_with_details():
     assert [r["raw_line"] for r in out] == [None, "line 2", "line 3", "line 4", "line 5", "raw"]
 
 
-def test_classification_of_copies_and_table_rows_whatever_the_buckets():
+@pytest.mark.parametrize("collide", [False, True])
+def test_classification_of_copies_and_table_rows_whatever_the_buckets(collide, monkeypatch):
     """Statuses: the first copy by (file name, line) is new, or accepted when the table has the
     event from this very line; later copies and copies of an event the table has from another line
     are duplicates; lines with a reason are quarantined (even with an event_id that has good copies).
-    The same whatever the number of buckets and payloads the lines arrive in."""
+    The same whatever the number of buckets and payloads the lines arrive in, and when every
+    event_id has the same hash (the classification's hash order then falls back to the strings)."""
+    from osmf import ingest_lines
     from osmf.ingest_lines import bucket_existing, bucket_of, classify_blobs, to_blobs
+
+    if collide:
+        monkeypatch.setattr(ingest_lines, "string_hash", lambda values: np.zeros(len(values), np.uint64))
 
     names = ["f0", "f1"]
     ok = {"raw_line": None, "event_ts_ms": DAY, "user_id": "u", "product_id": "p", "creative_id": "c", "clicked": 1}
