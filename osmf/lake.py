@@ -7,8 +7,8 @@ Two backends behind one interface, chosen by the ``lake_backend`` setting:
   reads prune files by partition (``partition=``, or a ``where`` on the partition column, pushed
   down), writes are made by the tasks with one commit on the driver. A Spark DataFrame is never
   collected to the driver: ``conform`` refuses one, and ``replace_partition``, ``overwrite`` and
-  ``merge_insert`` hand it to the writer. ``stage_spark`` writes several tables in one pass and
-  leaves the commits to the caller. MERGE, partition replace, delete, optimize and vacuum of Arrow
+  ``merge_insert`` hand it to the writer. ``stage_spark`` writes several tables in one pass (by
+  ``mapInArrow`` tasks that return only their files and counts) and leaves the commits to the caller. MERGE, partition replace, delete, optimize and vacuum of Arrow
   or pandas data run in delta-rs.
 * ``delta-spark``: native ``format("delta")`` for a Spark that has the Delta jars on its classpath
   (the docker-compose image, a cluster). It cannot run on the offline dev machine (no Maven), so it
@@ -21,7 +21,6 @@ which run wrote which version.
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -340,15 +339,11 @@ class Lake:
             self.ensure(name)
             route_opts[value] = {"path": str(self.path(name)), "partitionBy": s.partition_by,
                                  "schema": schema_to_option(s.schema)}
-        staging = self.root / "_staging"
-        staging.mkdir(parents=True, exist_ok=True)
-        report = staging / f"{uuid.uuid4().hex}.json"
-        (df.write.format(SOURCE_NAME).option("routeColumn", route_column).option("routes", json.dumps(route_opts))
-         .option("reportPath", str(report)).option("reportBy", ",".join(report_by))
-         .option("reportMax", report_max or "").option("transform", transform or "")
-         .option("transformArgs", json.dumps(transform_args or {})).mode("append").save())
-        data = json.loads(report.read_text())
-        report.unlink()
+        from osmf.delta_source import run_routed
+
+        data = run_routed(df, {"routeColumn": route_column, "routes": json.dumps(route_opts),
+                               "reportBy": ",".join(report_by), "reportMax": report_max or "",
+                               "transform": transform or "", "transformArgs": json.dumps(transform_args or {})})
         counts = [dict(zip([*report_by, "rows", "max"], c)) for c in data["counts"]]
         return StagedWrite(self, {routes[v]: files for v, files in data["files"].items()}, counts)
 

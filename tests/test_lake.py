@@ -255,3 +255,18 @@ def test_a_failed_commit_keeps_what_landed_and_discards_the_rest(scratch_setting
     staged.discard()
     assert lake.read_arrow("impressions").num_rows == (10 if landed else 0)
     assert len(_files(lake.path("impressions"))) == (len(lake.table("impressions").file_uris()) if landed else 0)
+
+
+def test_a_routed_write_sweeps_its_unreported_files_only(tmp_path):
+    """After a routed write, files of its id that no task reported (an attempt that failed and was
+    retried) are deleted; reported files and other writes' files stay."""
+    from osmf.delta_source import _sweep
+
+    part = tmp_path / "event_date=2026-01-01"
+    part.mkdir()
+    names = ["part-w1-00000-0-a.zstd.parquet", "part-w1-00001-0-b.zstd.parquet", "part-w1-00001-1-c.zstd.parquet",
+             "part-w2-00000-0-d.zstd.parquet"]
+    for n in names:
+        (part / n).write_bytes(b"x")
+    _sweep(str(tmp_path), "w1", keep={f"event_date=2026-01-01/{n}" for n in names[:1] + names[2:3]})
+    assert sorted(p.name for p in part.iterdir()) == [names[0], names[2], names[3]]
