@@ -13,7 +13,8 @@ One run prints:
   ones included);
 * fair baseline: ``pyarrow.json.read_json`` (explicit schema, ``use_threads=False``) of the day's
   valid lines (the lines that are neither malformed nor of unknown ids: good events and their
-  duplicates) + ``pyarrow.parquet.write_table`` (zstd), lines/s;
+  duplicates) + ``pyarrow.parquet.write_table`` (zstd), lines/s: the fastest of three runs (this
+  machine's speed varies from run to run; the fastest is the tightest limit);
 * json.loads loop: the same valid lines, one ``json.loads`` each into column lists, then the same
   Parquet write, lines/s;
 * old baseline: the ingested ``impressions`` (already parsed, read back) -> Parquet, events/s;
@@ -140,6 +141,9 @@ def _run_child(args, master: str | None, driver_memory: str) -> dict:
 
 # --- the baselines (in this process, on the same lines) ----------------------------------------------
 
+FAIR_RUNS = 3
+
+
 def _baselines(home: Path) -> dict:
     import pyarrow as pa
     import pyarrow.json as pj
@@ -153,12 +157,15 @@ def _baselines(home: Path) -> dict:
     out = home / "baselines"
     out.mkdir(exist_ok=True)
     valid = home / "valid.jsonl"
-    t = time.perf_counter()
-    tbl = pj.read_json(valid, read_options=pj.ReadOptions(use_threads=False),
-                       parse_options=pj.ParseOptions(explicit_schema=schema))
-    pq.write_table(tbl, out / "fair.parquet", compression="zstd")
-    fair = (tbl.num_rows, time.perf_counter() - t)
-    del tbl
+    fair = None
+    for _ in range(FAIR_RUNS):  # the fastest run: the tightest limit (this machine's speed varies)
+        t = time.perf_counter()
+        tbl = pj.read_json(valid, read_options=pj.ReadOptions(use_threads=False),
+                           parse_options=pj.ParseOptions(explicit_schema=schema))
+        pq.write_table(tbl, out / "fair.parquet", compression="zstd")
+        run = (tbl.num_rows, time.perf_counter() - t)
+        fair = run if fair is None or run[1] < fair[1] else fair
+        del tbl
     t = time.perf_counter()
     cols = {f.name: [] for f in schema}
     appends = [(k, cols[k].append) for k in cols]
@@ -188,7 +195,7 @@ def _report(res: dict, base: dict) -> None:
           ", ".join(f"{k}={v}" for k, v in sorted(res["reasons"].items())))
     print(f"ingest                  {res['seconds']:>10.1f} s -> {rate:>12,.0f} lines/s   (jobs.ingest_events.run, Spark started)")
     print(f"fair baseline           {base['fair'][1]:>10.1f} s -> {fair:>12,.0f} lines/s   "
-          f"(pyarrow.json.read_json + Parquet, 1 thread, {base['fair'][0]:,} valid lines)")
+          f"(pyarrow.json.read_json + Parquet, 1 thread, {base['fair'][0]:,} valid lines, fastest of {FAIR_RUNS})")
     print(f"json.loads loop         {base['loads'][1]:>10.1f} s -> {loads:>12,.0f} lines/s   (+ the same Parquet write)")
     print(f"old baseline            {base['old'][1]:>10.1f} s -> {old:>12,.0f} events/s  (parsed events -> Parquet)")
     print(f"ratio ingest / fair     {rate / fair:>12.2f}   (goal >= 0.33)")
