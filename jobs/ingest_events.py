@@ -4,8 +4,8 @@ per-file ``ingest_audit``.
 
 The contract (what counts as accepted, duplicate or quarantined, the per-file invariant, reruns)
 and how it runs are in :mod:`osmf.ingest`; this job loads the dimensions, reads, calls it, writes
-and logs. One Spark job parses, classifies and writes (the data source writer's tasks write the new
-events and the quarantined lines); only file names and counts reach the driver, which checks the
+and logs. One Spark job parses, classifies and writes (the write tasks of ``Lake.stage_spark`` write the
+new events and the quarantined lines); only file names and counts reach the driver, which checks the
 invariant and then commits quarantine, the audit and the new events.
 """
 

@@ -25,8 +25,8 @@ lines stay columnar (Arrow) from the parse to the Parquet files (the per-line wo
    keys (shipped to the tasks like a broadcast join's side); the lines are cut by a hash of
    event_id into buckets, each an Arrow IPC payload. The date's ``impressions`` keys are bucketed
    the same way. Spark's shuffle then moves these few large rows, one bucket to one task.
-2. write tasks (``Lake.stage_spark`` with the ``classify_blobs`` transform): each task sorts its
-   buckets in Arrow, gives every line one status (STATUSES), writes the new events to
+2. write tasks (``Lake.stage_spark`` with the ``classify_blobs`` transform): each task orders its
+   buckets by a hash of event_id, gives every line one status (STATUSES), writes the new events to
    ``impressions`` files and the quarantined lines to ``quarantine`` files, and counts.
 3. the driver (``jobs.ingest_events``): the counts give the audit; the invariant is checked, then
    quarantine (partition replace), the audit and the new events (an append) are committed.
