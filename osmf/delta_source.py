@@ -299,6 +299,16 @@ def _sweep(path: str, write_id: str, keep: set[str] = frozenset()) -> None:
                 os.remove(full)
 
 
+def _sweep_failed(paths: list[str], write_id: str) -> None:
+    """After a failed write: its files under each table directory, swept twice (a task cancelled by
+    the failure may still be closing its file)."""
+    for attempt in range(2):
+        if attempt:
+            time.sleep(1.0)
+        for path in paths:
+            _sweep(path, write_id)
+
+
 def _task_name() -> str:
     from pyspark import TaskContext
 
@@ -340,9 +350,7 @@ class _DeltaRsArrowWriter(DataSourceArrowWriter):
 
     def abort(self, messages: list[_Written]) -> None:
         remove_files(self.path, [f for m in messages if m is not None for f in m.files])
-        _sweep(self.path, self.write_id)
-        time.sleep(1.0)  # a task cancelled by the failure may still be closing its file
-        _sweep(self.path, self.write_id)
+        _sweep_failed([self.path], self.write_id)
 
 
 # --- the routed write: several tables in one pass, committed later by the driver -------------------
@@ -381,9 +389,7 @@ def run_routed(df, options: dict) -> dict:
     try:
         rows = df.mapInArrow(partial(_routed_task, writer=writer), REPORT_DDL).collect()
     except BaseException:
-        writer.sweep(keep=[])
-        time.sleep(1.0)  # a task cancelled by the failure may still be closing its file
-        writer.sweep(keep=[])
+        _sweep_failed([r["path"] for r in writer.routes.values()], writer.write_id)
         raise
     reports = [json.loads(r.report) for r in rows]
     out = {"files": {v: [f for r in reports for f in r["files"].get(v, [])] for v in writer.routes},

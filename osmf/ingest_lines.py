@@ -460,8 +460,8 @@ def _run_order(rows: pa.Table) -> np.ndarray:
     h = string_hash(eid)
     order = np.lexsort([*keys, h])
     if len(order) > 1:
-        e = eid.take(pa.array(order))
-        same_hash = h[order][1:] == h[order][:-1]
+        e, hs = eid.take(pa.array(order)), h[order]
+        same_hash = hs[1:] == hs[:-1]
         same_id = pc.fill_null(pc.equal(e.slice(1), e.slice(0, len(order) - 1)), False).to_numpy(zero_copy_only=False)
         null = pc.is_null(e).to_numpy(zero_copy_only=False)
         if np.any(same_hash & ~same_id & ~(null[1:] & null[:-1])):  # a collision: sort the strings

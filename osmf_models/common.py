@@ -23,27 +23,23 @@ class ConfigMixin:
         return cls(**d)
 
 
-def minibatch_epochs(n: int, batch_size: int, epochs: int, max_steps: int, rng):
-    """Shuffled mini-batches of ``range(n)``, epoch by epoch: yields (epoch, list of index arrays).
+def minibatch_epochs(n: int, batch_size: int, epochs: int, max_steps: int, rng) -> list[list]:
+    """The training plan: per epoch, the shuffled mini-batches of ``range(n)`` (numpy index arrays).
     Training stops after ``max_steps`` batches in all (0 = every epoch), as ``max_iters`` in nanoGPT
     or ``max_steps`` in transformers' Trainer: the epochs say how often small data is seen, the cap
-    keeps a large world's training time bounded. One ``rng.permutation`` per epoch."""
-    done = 0
-    for epoch in range(epochs):
+    keeps a large world's training time bounded; ``len()`` of the plan is the number of epochs run
+    (the last possibly partial). One ``rng.permutation`` per epoch."""
+    plan, done = [], 0
+    for _ in range(epochs):
         order = rng.permutation(n)
         batches = [order[s:s + batch_size] for s in range(0, n, batch_size)]
         if max_steps:
             batches = batches[:max_steps - done]
         if not batches:
-            return
+            break
         done += len(batches)
-        yield epoch, batches
-
-
-def planned_epochs(n: int, batch_size: int, epochs: int, max_steps: int) -> int:
-    """How many epochs (the last possibly partial) :func:`minibatch_epochs` runs."""
-    per_epoch = max(1, -(-n // batch_size))
-    return min(epochs, -(-max_steps // per_epoch)) if max_steps else epochs
+        plan.append(batches)
+    return plan
 
 
 def save_checkpoint(module, meta: dict, path: str | Path) -> Path:

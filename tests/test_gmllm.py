@@ -84,16 +84,16 @@ def test_overfit_generation_reproduces_each_groups_text(tok, tmp_path):
 
 
 def test_minibatch_epochs_stop_at_max_steps_and_shuffle_as_before():
-    from osmf_models.common import minibatch_epochs, planned_epochs
+    from osmf_models.common import minibatch_epochs
 
-    capped = list(minibatch_epochs(10, 4, 5, 7, np.random.default_rng(0)))
-    assert [e for e, _ in capped] == [0, 1, 2] and [len(b) for _, b in capped] == [3, 3, 1]
-    assert planned_epochs(10, 4, 5, 7) == 3 and planned_epochs(10, 4, 5, 0) == 5
+    capped = minibatch_epochs(10, 4, 5, 7, np.random.default_rng(0))
+    assert len(capped) == 3 and [len(b) for b in capped] == [3, 3, 1]
+    assert len(minibatch_epochs(10, 4, 5, 0, np.random.default_rng(0))) == 5
     # no cap: every epoch, one permutation each, the order an uncapped loop had
     rng = np.random.default_rng(0)
-    full = list(minibatch_epochs(10, 4, 5, 0, np.random.default_rng(0)))
+    full = minibatch_epochs(10, 4, 5, 0, np.random.default_rng(0))
     assert len(full) == 5
-    for _, batches in full:
+    for batches in full:
         assert np.array_equal(np.concatenate(batches), rng.permutation(10))
 
 

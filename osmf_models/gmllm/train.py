@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from osmf_models.common import minibatch_epochs, planned_epochs
+from osmf_models.common import minibatch_epochs
 from osmf_models.gmllm.config import GMLLMConfig
 from osmf_models.gmllm.loss import lm_loss
 from osmf_models.gmllm.model import GMLLM
@@ -40,10 +40,11 @@ def pretrain(model: GMLLM, ex: pd.DataFrame, G: torch.Tensor, I: torch.Tensor, s
     rng = np.random.default_rng(cfg.seed)
     torch.manual_seed(cfg.seed)
     losses = []
-    epochs = planned_epochs(len(idx), cfg.batch_size, cfg.epochs, cfg.max_steps)
+    plan = minibatch_epochs(len(idx), cfg.batch_size, cfg.epochs, cfg.max_steps, rng)
+    epochs = len(plan)
     steps = 0
     model.train()
-    for epoch, batches in minibatch_epochs(len(idx), cfg.batch_size, cfg.epochs, cfg.max_steps, rng):
+    for epoch, batches in enumerate(plan):
         total, seen = 0.0, 0
         for sel in batches:
             b = model.encode([tasks[i] for i in sel], [titles[i] for i in sel], [comps[i] for i in sel])

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from osmf_models.common import minibatch_epochs, planned_epochs
+from osmf_models.common import minibatch_epochs
 from osmf_models.gmllm.data import background_of
 from osmf_models.gmllm.loss import completion_logps, lm_loss
 from osmf_models.gmllm.model import GMLLM
@@ -119,9 +119,10 @@ def train_group_dpo(ref: GMLLM, ex: pd.DataFrame, pairs: pd.DataFrame, G: torch.
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
     policy.train()
     curves = {"loss": [], "reward_accuracy": []}
-    epochs = planned_epochs(len(pairs), cfg.batch_size, cfg.epochs, cfg.max_steps)
+    plan = minibatch_epochs(len(pairs), cfg.batch_size, cfg.epochs, cfg.max_steps, rng)
+    epochs = len(plan)
     steps = 0
-    for epoch, batches in minibatch_epochs(len(pairs), cfg.batch_size, cfg.epochs, cfg.max_steps, rng):
+    for epoch, batches in enumerate(plan):
         tot, acc, seen = 0.0, 0.0, 0
         for sel in batches:
             rows = torch.from_numpy(pairs.ex_row.to_numpy()[sel])
