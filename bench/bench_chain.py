@@ -58,7 +58,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     home = (args.home or ROOT / "bench" / "out" / f"chain-{args.preset}").resolve()
     os.environ["OSMF_HOME"] = str(home)
-    from osmf.settings import load_settings
+    from osmf.config.settings import load_settings
     from osmf.world import read_manifest
 
     home.mkdir(parents=True, exist_ok=True)
@@ -88,7 +88,7 @@ def main(argv=None) -> int:
 
 def run_chain(settings, dates: list[str]) -> dict[str, float]:
     from osmf.lake import Lake
-    from osmf.spark import get_spark
+    from osmf.lake.spark import get_spark
     from osmf_app.chain import DAILY, STAGES, run_stage
 
     spark, lake = get_spark(settings), Lake(settings)

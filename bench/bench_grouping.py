@@ -160,8 +160,8 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("py4j").setLevel(logging.WARNING)
 
-    from osmf.settings import GroupingConfig, load_settings
-    from osmf.spark import get_spark
+    from osmf.config.settings import GroupingConfig, load_settings
+    from osmf.lake.spark import get_spark
 
     extra = {} if args.mllib_min_users is None else {"mllib_min_users": args.mllib_min_users}
     g = GroupingConfig(k_candidates=tuple(int(k) for k in args.ks.split(",")), min_group_size=30,

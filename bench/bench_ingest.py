@@ -102,8 +102,8 @@ def child(args) -> int:
         os.environ["OSMF_SPARK_MASTER"] = args.master
     from jobs import ingest_events
     from osmf.lake import Lake
-    from osmf.settings import load_settings
-    from osmf.spark import get_spark
+    from osmf.config.settings import load_settings
+    from osmf.lake.spark import get_spark
 
     settings = load_settings()
     spark = get_spark(settings)
@@ -150,7 +150,7 @@ def _baselines(home: Path) -> dict:
     import pyarrow.parquet as pq
 
     from osmf.lake import Lake
-    from osmf.settings import load_settings
+    from osmf.config.settings import load_settings
 
     schema = pa.schema([("event_id", pa.string()), ("event_ts", pa.int64()), ("user_id", pa.string()),
                         ("product_id", pa.string()), ("creative_id", pa.string()), ("clicked", pa.int32())])

@@ -1,14 +1,14 @@
 """Group CTR and preference pairs for the run date.
 
 ``group_creative_ctr``: impressions and clicks of every (product, group, creative) over the trailing
-window, the raw CTR, a Beta-smoothed CTR and its 95% interval (``osmf.ctr``: the prior is centred
+window, the raw CTR, a Beta-smoothed CTR and its 95% interval (``osmf.grouping.ctr``: the prior is centred
 on the product's overall CTR with ``[grouping].prior_strength`` pseudo-impressions).
 
 ``group_preference_pairs``: within a group, every (chosen, rejected) creative pair whose smoothed CTR
 difference is at least ``[grouping].pair_margin``, both with at least ``min_pair_impressions``.
 
 Both leave out the users held out for evaluation (``[grouping].eval_holdout_fraction``, see
-``osmf.audience``), so no model trained on them has seen those users' clicks.
+``osmf.data.audience``), so no model trained on them has seen those users' clicks.
 """
 
 from __future__ import annotations
@@ -16,23 +16,21 @@ from __future__ import annotations
 import logging
 import time
 
-import pandas as pd
-
-from osmf.entrypoint import job_context, job_parser, run_main
-from osmf.audience import window_impressions, without_heldout
-from osmf.ctr import preference_pairs, smooth
-from osmf.lake import Lake
-from osmf.settings import GroupingConfig, Settings
+from osmf.runtime.context import JobContext
+from osmf.runtime.entrypoint import job_main
 
 log = logging.getLogger("osmf.group_ctr")
 
 
-def run(run_date: str, settings: Settings, run_id: str | None = None, spark=None, lake: Lake | None = None,
-        grouping: GroupingConfig | None = None) -> dict:
+def run(ctx: JobContext) -> dict:
+    import pandas as pd
     from pyspark.sql import functions as F
 
+    from osmf.data.audience import window_impressions, without_heldout
+    from osmf.grouping.ctr import preference_pairs, smooth
+
     t0 = time.perf_counter()
-    lake, spark, g, run_id = job_context(settings, run_id, spark, lake, grouping)
+    lake, spark, g, run_date, run_id = ctx.lake, ctx.spark, ctx.settings.grouping, ctx.run_date, ctx.run_id
     imp = without_heldout(spark, lake, window_impressions(spark, lake, run_date, g.window_days), g.eval_holdout_fraction)
     ug = lake.read_spark(spark, "user_groups", partition=run_date).select("product_id", "user_id", "group_id")
     agg = (imp.join(ug, ["product_id", "user_id"])
@@ -55,8 +53,7 @@ def run(run_date: str, settings: Settings, run_id: str | None = None, spark=None
 
 
 def main(argv=None) -> int:
-    parser = job_parser(__doc__.splitlines()[0])
-    return run_main(parser, lambda a, s: print(run(a.run_date, s, a.run_id)), argv)
+    return job_main(run, __doc__, argv)
 
 
 if __name__ == "__main__":

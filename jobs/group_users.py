@@ -3,7 +3,7 @@ product from ``[grouping].k_candidates`` by silhouette (squared Euclidean, as ML
 ClusteringEvaluator) subject to ``min_group_size``. With the default engine ``auto``, audiences of
 at least ``mllib_min_users`` users are fitted with Spark MLlib K-Means (distributed over users, one
 batched fit per candidate K), all other products in one grouped Spark job that tries every
-candidate K at once (see ``osmf/grouping.py``); neither grows in Spark jobs with the number of
+candidate K at once (see ``osmf.grouping``); neither grows in Spark jobs with the number of
 products. Writes ``user_groups`` and ``groups`` for the run date.
 """
 
@@ -12,26 +12,24 @@ from __future__ import annotations
 import logging
 import time
 
-import pandas as pd
-
-from osmf.entrypoint import job_context, job_parser, run_main
-from osmf.group_profiles import assignment_rows, group_rows
-from osmf.grouping import audience_sizes, choose_k, fit_candidates, release
-from osmf.lake import Lake
-from osmf.settings import GroupingConfig, Settings
+from osmf.runtime.context import JobContext
+from osmf.runtime.entrypoint import job_main
 
 log = logging.getLogger("osmf.group_users")
 
 
-def run(run_date: str, settings: Settings, run_id: str | None = None, spark=None, lake: Lake | None = None,
-        grouping: GroupingConfig | None = None) -> dict:
+def run(ctx: JobContext) -> dict:
+    import pandas as pd
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
+    from osmf.grouping import audience_sizes, choose_k, fit_candidates, release
+    from osmf.grouping.profiles import assignment_rows, group_rows
     from osmf_models.paag import PAAG
 
     t0 = time.perf_counter()
-    lake, spark, g, run_id = job_context(settings, run_id, spark, lake, grouping)
+    settings, lake, spark, g = ctx.settings, ctx.lake, ctx.spark, ctx.settings.grouping
+    run_date, run_id = ctx.run_date, ctx.run_id
     emb_df = (lake.read_spark(spark, "user_product_embeddings", partition=run_date)
               .select("product_id", "user_id", "embedding").persist(StorageLevel.MEMORY_AND_DISK))
     assign = None
@@ -45,7 +43,7 @@ def run(run_date: str, settings: Settings, run_id: str | None = None, spark=None
         try:
             chosen = choose_k({k: s for k, (_, s) in fits.items()}, products, g.min_group_size)
             assign = assignment_rows(spark, emb_df, fits, chosen).persist(StorageLevel.MEMORY_AND_DISK)
-            fs = PAAG.load(settings.home / "models" / "paag" / f"run_date={run_date}").features
+            fs = PAAG.load(settings.paag_dir(run_date)).features
             groups = group_rows(spark, assign, emb_df, lake.read_pandas("users"), fs.user_matrix, fits)
             date = pd.Timestamp(run_date).date()
             lake.write_spark(assign.withColumn("run_date", F.lit(run_date).cast("date")), "user_groups",
@@ -65,8 +63,7 @@ def run(run_date: str, settings: Settings, run_id: str | None = None, spark=None
 
 
 def main(argv=None) -> int:
-    parser = job_parser(__doc__.splitlines()[0])
-    return run_main(parser, lambda a, s: print(run(a.run_date, s, a.run_id)), argv)
+    return job_main(run, __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ on event_id within the date) and ``quarantine`` (raw line, source file, line num
 per-file ``ingest_audit``.
 
 The contract (what counts as accepted, duplicate or quarantined, the per-file invariant, reruns)
-and how it runs are in :mod:`osmf.ingest`; this job loads the dimensions, reads, calls it, writes
+and how it runs are in :mod:`osmf.ingest.events`; this job loads the dimensions, reads, calls it, writes
 and logs. One Spark job parses, classifies and writes (the write tasks of ``Lake.stage_spark`` write the
 new events and the quarantined lines); only file names and counts reach the driver, which checks the
 invariant and then commits quarantine, the audit and the new events.
@@ -15,23 +15,20 @@ import datetime as dt
 import logging
 import time
 
-from jobs import load_dimensions
-from osmf import ingest
-from osmf.entrypoint import job_parser, run_main
-from osmf.ingest import IngestResult
-from osmf.lake import Lake
-from osmf.runinfo import resolve_run_id
-from osmf.settings import Settings
+from osmf.runtime.context import JobContext
+from osmf.runtime.entrypoint import job_main
 
 log = logging.getLogger("osmf.ingest")
 JOB = "ingest_events"
 EXISTING_COLS = ["event_id", "source_file", "source_line"]
 
 
-def _classify_input(lake: Lake, spark, settings: Settings, paths: list[str], names: list[str], window,
+def _classify_input(lake, spark, settings, paths: list[str], names: list[str], window,
                     run_date: str):
     """The day's lines, parsed and id-checked in the tasks, and the date's ``impressions`` keys (if
     any), bucketed and shuffled for the classification in the writer's tasks."""
+    from osmf.ingest import events as ingest
+
     dims = ingest.dimension_keys(lake.read_arrow("users", columns=["user_id"]),
                                  lake.read_arrow("products", columns=["product_id"]),
                                  lake.read_arrow("creatives", columns=["creative_id", "product_id"]))
@@ -42,10 +39,12 @@ def _classify_input(lake: Lake, spark, settings: Settings, paths: list[str], nam
     return ingest.classify_input(blobs, existing, names, shuffle)
 
 
-def _commit(lake: Lake, staged, counts: ingest.Tally, run_date: str, run_id: str, seen: frozenset) -> None:
+def _commit(lake, staged, counts, run_date: str, run_id: str, seen: frozenset) -> None:
     """Quarantine (partition replace), audit, then the new events (an append: one commit, none when
     there is nothing new). ``seen``: the date's impressions files the classification read; if
     another writer changed them since (two ingests of one date at once), nothing is committed."""
+    from osmf.ingest import events as ingest
+
     if staged.rows("impressions") != counts.new:
         raise RuntimeError(f"ingest: {staged.rows('impressions')} new rows written, {counts.new} counted")
     if lake.partition_files("impressions", run_date) != seen:
@@ -57,21 +56,21 @@ def _commit(lake: Lake, staged, counts: ingest.Tally, run_date: str, run_id: str
     staged.commit("impressions", run_id=run_id, job=JOB)
 
 
-def run(run_date: str, settings: Settings, run_id: str | None = None, spark=None,
-        lake: Lake | None = None, now: dt.datetime | None = None) -> IngestResult:
-    from osmf.spark import get_spark
+def ingest_day(ctx: JobContext, now: dt.datetime | None = None):
+    """Ingest ``ctx.run_date``; the ``osmf.ingest.events.IngestResult`` (per-file counts)."""
+    from osmf.ingest import events as ingest
+    from osmf.ingest.dimensions import load_dimensions
+    from osmf.ingest.events import IngestResult
 
     t0 = time.perf_counter()
-    lake = lake or Lake(settings)
-    spark = spark or get_spark(settings)
-    run_id = resolve_run_id(settings, run_id)
+    settings, lake, run_date, run_id = ctx.settings, ctx.lake, ctx.run_date, ctx.run_id
     paths = ingest.landing_files(settings, run_date)  # before anything commits: no landing, no write
-    load_dimensions.run(settings, run_id, lake)
+    load_dimensions(lake, settings, run_id)
     names = ingest.source_names(settings, paths)
     log.info("ingest %s: %d landing files (run %s)", run_date, len(paths), run_id)
 
     seen = lake.partition_files("impressions", run_date)
-    lines = _classify_input(lake, spark, settings, paths, names, ingest.day_window(run_date, now), run_date)
+    lines = _classify_input(lake, ctx.spark, settings, paths, names, ingest.day_window(run_date, now), run_date)
     # ONE pass: the writer's tasks classify the lines, write the new events and the quarantined
     # lines, and count every line
     staged = lake.stage_spark(lines, "status", ingest.ROUTES, report_by=ingest.REPORT_BY, report_max="line_number",
@@ -89,13 +88,15 @@ def run(run_date: str, settings: Settings, run_id: str | None = None, spark=None
     return result
 
 
+def run(ctx: JobContext) -> dict:
+    """The job contract: ingest the run date; the totals (and the per-file table as text)."""
+    res = ingest_day(ctx)
+    return {"run_date": ctx.run_date, **{k: res.total(k) for k in ("lines_read", "accepted", "duplicates", "quarantined")},
+            "report": res.table()}
+
+
 def main(argv=None) -> int:
-    parser = job_parser(__doc__.splitlines()[0])
-
-    def go(args, settings):
-        print(run(args.run_date, settings, args.run_id).table())
-
-    return run_main(parser, go, argv)
+    return job_main(run, __doc__, argv, show=lambda out: out["report"])
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 (product, audience user) pair inside Spark (mapInArrow) into ``user_product_embeddings``.
 
 PAAG learns a user's taste over the visual themes the pipeline finds in the historical creatives'
-pixels and prompts (``osmf.themes``), from the clicks of every user except those held out for
+pixels and prompts (``osmf.grouping.themes``), from the clicks of every user except those held out for
 evaluation. The audience of a product is the users with impressions of it in the trailing window
 (``[grouping].window_days``); held-out users are in it (an impression is not a click) and are
 embedded from their attributes alone, like every user. Training runs on the driver (small model, tens of thousands of rows
@@ -16,14 +16,8 @@ import json
 import logging
 import time
 
-import numpy as np
-import pyarrow as pa
-
-from osmf.entrypoint import job_context, job_parser, run_main
-from osmf.audience import window_impressions, without_heldout
-from osmf.themes import fit_themes
-from osmf.lake import Lake
-from osmf.settings import GroupingConfig, Settings
+from osmf.runtime.context import JobContext
+from osmf.runtime.entrypoint import job_main
 
 log = logging.getLogger("osmf.paag")
 
@@ -33,11 +27,13 @@ _MODEL_CACHE: dict = {}
 
 def _score(batches, model_dir: str, product_features: dict):
     """mapInArrow body: (product_id, user attributes...) -> (product_id, user_id, embedding)."""
+    import os
+
+    import numpy as np
+    import pyarrow as pa
     import torch
 
     from osmf_models.paag import PAAG
-
-    import os
 
     # keyed by the checkpoint's modification time too: a rerun of the same date in a reused worker
     # must not score with the previous run's model
@@ -61,12 +57,14 @@ def _score(batches, model_dir: str, product_features: dict):
                                           "embedding": [row.tolist() for row in emb]})
 
 
-def training_events(spark, lake: Lake, impressions, themes, g: GroupingConfig):
+def training_events(spark, lake, impressions, themes, g):
     """user_id, product_id, theme, clicked of the window's impressions, without the clicks of the
     users held out for evaluation, in a fixed order (Spark returns rows in none; training must see
     the same order on every rerun). When there are more than ``paag_max_events``, a fixed sample
     of about that many (by a hash of the event id, the same on every rerun) is what reaches the driver."""
     from pyspark.sql import functions as F
+
+    from osmf.data.audience import without_heldout
 
     imp = without_heldout(spark, lake, impressions, g.eval_holdout_fraction)
     if g.paag_max_events > 0:
@@ -82,27 +80,31 @@ def training_events(spark, lake: Lake, impressions, themes, g: GroupingConfig):
     return events.sort_values(["product_id", "user_id", "theme", "clicked"], kind="stable").reset_index(drop=True)
 
 
-def run(run_date: str, settings: Settings, run_id: str | None = None, spark=None, lake: Lake | None = None,
-        grouping: GroupingConfig | None = None) -> dict:
+def run(ctx: JobContext) -> dict:
+    from pyspark.sql import functions as F
+
+    from osmf.data.audience import window_impressions
+    from osmf.grouping.themes import fit_themes
     from osmf_models.paag import PAAGConfig
     from osmf_models.paag.train import train_paag
 
     t0 = time.perf_counter()
-    lake, spark, g, run_id = job_context(settings, run_id, spark, lake, grouping)
+    settings, lake, spark, g = ctx.settings, ctx.lake, ctx.spark, ctx.settings.grouping
+    run_date, run_id = ctx.run_date, ctx.run_id
     imp = window_impressions(spark, lake, run_date, g.window_days)
     users = lake.read_pandas("users").sort_values("user_id").reset_index(drop=True)
     products = lake.read_pandas("products").sort_values("product_id").reset_index(drop=True)
-    themes = fit_themes(lake.read_pandas("creatives"), products, settings.home, g.paag_themes, g.seed)
+    themes = fit_themes(lake.read_pandas("creatives"), products, settings.asset_root, g.paag_themes, g.seed)
     events = training_events(spark, lake, imp, themes, g)
     if events.empty:
         raise ValueError(f"no impressions in the {g.window_days}-day window ending {run_date}; "
-                         f"ingest first (`osmf ingest --date {run_date}`)")
+                         f"ingest first (`osmf ingest --run-date {run_date}`)")
     cfg = PAAGConfig(epochs=g.paag_epochs, seed=g.seed)
     model, metrics = train_paag(events, users, products, sorted(themes.unique()), cfg)
     metrics["eval_holdout_fraction"] = g.eval_holdout_fraction  # the evaluation must hold out exactly these
     log.info("PAAG trained on %d events: held-out AUC %.3f (theme-only baseline %.3f)",
              metrics["n_events"], metrics["holdout_auc"], metrics["holdout_auc_theme_only"])
-    model_dir = settings.home / "models" / "paag" / f"run_date={run_date}"
+    model_dir = settings.paag_dir(run_date)
     model.save(model_dir)
     (model_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
 
@@ -112,8 +114,6 @@ def run(run_date: str, settings: Settings, run_id: str | None = None, spark=None
     scored = (audience.join(lake.read_spark(spark, "users").select(*ucols), "user_id")
               .mapInArrow(lambda it: _score(it, str(model_dir.resolve()), pf),
                           "product_id string, user_id string, embedding array<double>"))
-    from pyspark.sql import functions as F
-
     out = scored.withColumn("run_date", F.lit(run_date).cast("date"))
     lake.write_spark(out, "user_product_embeddings", partition=run_date, run_id=run_id, job="paag_embeddings")
     n = lake.read_arrow("user_product_embeddings", partition=run_date, columns=["user_id"]).num_rows
@@ -123,14 +123,8 @@ def run(run_date: str, settings: Settings, run_id: str | None = None, spark=None
 
 
 def main(argv=None) -> int:
-    parser = job_parser(__doc__.splitlines()[0])
-
-    def go(args, settings):
-        m = run(args.run_date, settings, args.run_id)
-        print(f"{m['rows']} embeddings; PAAG held-out AUC {m['holdout_auc']:.3f} "
-              f"(theme-only {m['holdout_auc_theme_only']:.3f})")
-
-    return run_main(parser, go, argv)
+    return job_main(run, __doc__, argv, show=lambda m: f"{m['rows']} embeddings; PAAG held-out AUC {m['holdout_auc']:.3f} "
+                                                      f"(theme-only {m['holdout_auc_theme_only']:.3f})")
 
 
 if __name__ == "__main__":

@@ -6,43 +6,34 @@ lake's text, builds the LM from config (or ``lm_path``), pre-trains on two tasks
 group) (describe the group; write the background of its preferred creative), logs params,
 metrics, the loss curve, and registers the model with alias ``base``: the reference Group-DPO
 starts from.
+
+In the nightly chain the step skips when a ``base`` exists (pre-training is done once), unless the
+run's conf says ``{"pretrain": true}``; ``osmf train gmllm`` and ``python -m jobs.train_gmllm``
+always train.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 from pathlib import Path
 
-import pandas as pd
-
-from osmf import registry
-from osmf.entrypoint import job_parser, run_main
-from osmf.lake import Lake
-from osmf.settings import Settings, load_models
-from osmf.training_data import load_group_data
+from osmf.runtime.context import JobContext
+from osmf.runtime.entrypoint import job_main
 
 log = logging.getLogger("osmf.train_gmllm")
 
 
-def gmllm_config(group_dim: int, env: dict | None = None):
+def gmllm_config(group_dim: int, models):
+    """The G-MLLM config for ``group_dim`` group features under the ``[models]`` section."""
     from osmf_models.gmllm import GMLLMConfig
 
-    m = load_models(env)
-    cfg = GMLLMConfig.tiny(group_dim) if m.size == "tiny" else GMLLMConfig(group_dim=group_dim)
-    if m.gmllm_epochs:
-        cfg.epochs = m.gmllm_epochs
-    if m.gmllm_max_steps >= 0:
-        cfg.max_steps = m.gmllm_max_steps
+    cfg = GMLLMConfig.tiny(group_dim) if models.size == "tiny" else GMLLMConfig(group_dim=group_dim)
+    if models.gmllm_epochs:
+        cfg.epochs = models.gmllm_epochs
+    if models.gmllm_max_steps >= 0:
+        cfg.max_steps = models.gmllm_max_steps
     return cfg
-
-
-def input_example(d) -> pd.DataFrame:
-    """The first example in the registered model's input format."""
-    r = d.ex.iloc[0]
-    return pd.DataFrame({"title": [r["title"]], "group_features": [list(map(float, r["features"]))],
-                         "image_path": [str((d.home / r["image_uri"]).resolve())]})
 
 
 def build_model(d, cfg):
@@ -57,22 +48,39 @@ def build_model(d, cfg):
     return GMLLM(cfg, tok)
 
 
-def run(run_date: str, settings: Settings, lake: Lake | None = None, say=None) -> dict:
+def base_exists(ctx: JobContext) -> str | None:
+    """Why the chain's pre-training step has nothing to do (a ``base`` exists and the conf does not
+    ask to retrain), or None."""
+    from osmf.tracking import registry
+    from osmf.tracking import runs as tracking
+
+    tracking.setup(ctx.settings)
+    base = registry.version_of(registry.GMLLM, "base")
+    if base is not None and not ctx.conf.get("pretrain"):
+        return f"base version {base.version} exists (set conf pretrain=true to retrain)"
+    return None
+
+
+def run(ctx: JobContext) -> dict:
     import mlflow
 
-    from osmf import plots, tracking
+    from osmf.data.training import load_group_data
+    from osmf.reports import plots
+    from osmf.tracking import registry
+    from osmf.tracking import runs as tracking
+    from osmf_models.gmllm import lifecycle
     from osmf_models.gmllm.train import pretrain
 
-    lake = lake or Lake(settings)
-    d = load_group_data(lake, settings.home, run_date)
-    cfg = gmllm_config(d.G.shape[1])
+    settings, lake, run_date = ctx.settings, ctx.lake, ctx.run_date
+    d = load_group_data(lake, settings.asset_root, run_date)
+    cfg = gmllm_config(d.G.shape[1], settings.models)
     model = build_model(d, cfg)
     tracking.setup(settings)
     with mlflow.start_run(run_name=f"gmllm-pretrain-{run_date}") as run:
         mlflow.set_tags({"osmf.model": registry.GMLLM, "osmf.stage": "pretrained", "osmf.run_date": run_date})
         mlflow.log_params({f"gmllm.{k}": v for k, v in cfg.to_dict().items()})
         tracking.log_lineage(lake, d.pinned.lineage())
-        metrics, curves = pretrain(model, d.ex, d.G, d.images(cfg.image_size), say=say)
+        metrics, curves = pretrain(model, d.ex, d.G, d.images(cfg.image_size), say=ctx.say)
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
         for step, value in enumerate(curves["loss"]):
             mlflow.log_metric("train_loss", value, step=step)
@@ -80,7 +88,8 @@ def run(run_date: str, settings: Settings, lake: Lake | None = None, say=None) -
             tmp = Path(tmp)
             mlflow.log_artifact(str(plots.loss_plot({"completion NLL": curves["loss"]}, tmp / "loss.png",
                                                     title="G-MLLM pre-training")), "plots")
-            version = registry.register(registry.GMLLM, model.save(tmp / "gmllm"), input_example(d), alias="base",
+            version = registry.register(registry.GMLLM, model.save(tmp / "gmllm"),
+                                        lifecycle.input_example(d.ex, settings.asset_root), alias="base",
                                         tags={"stage": "pretrained", "run_date": run_date,
                                               "prompt_exact_match": metrics["prompt_exact_match"]})
         metrics.update(run_id=run.info.run_id, version=version)
@@ -89,8 +98,7 @@ def run(run_date: str, settings: Settings, lake: Lake | None = None, say=None) -
 
 
 def main(argv=None) -> int:
-    parser = job_parser(__doc__.splitlines()[0])
-    return run_main(parser, lambda a, s: print(json.dumps(run(a.run_date, s), indent=1, default=str)), argv)
+    return job_main(run, __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""Train the group reward model for a run date, track it in MLflow, register it as the
-``challenger`` of ``osmf-grm``.
+"""Train the group reward model (GRM) for a run date; register it as the ``challenger`` of
+``osmf-grm``; ``promote`` makes it ``champion`` when it beats the champion on its pinned data.
 
 Reads (and records as lineage) ``group_creative_ctr``, ``group_preference_pairs`` and ``groups``
 of the run date, plus ``creatives``. Logs params, metrics (held-out pair accuracy and AUROC next to
@@ -8,25 +8,20 @@ the group-blind baseline), the loss curve and a calibration plot.
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 from pathlib import Path
 
-import pandas as pd
-
-from osmf import registry
-from osmf.entrypoint import job_parser, run_main
-from osmf.lake import Lake
-from osmf.settings import Settings
-from osmf.training_data import load_pinned
+from osmf.runtime.context import JobContext
+from osmf.runtime.entrypoint import job_main
 
 log = logging.getLogger("osmf.train_grm")
 LINEAGE = ("group_creative_ctr", "group_preference_pairs", "groups", "creatives")
 
 
-def build(lake: Lake, settings: Settings, run_date: str, cfg=None, versions: dict | None = None):
+def build(lake, settings, run_date: str, cfg=None, versions: dict | None = None):
     """(pinned data, config, GRMData) of a run date."""
+    from osmf.data.training import load_pinned
     from osmf_models.grm import GRMConfig
     from osmf_models.grm.train import build_data
 
@@ -36,21 +31,14 @@ def build(lake: Lake, settings: Settings, run_date: str, cfg=None, versions: dic
     cfg = cfg or GRMConfig(group_dim=group_dim)
     cfg.group_dim = group_dim
     data = build_data(f["group_creative_ctr"], f["groups"], f["creatives"], f["group_preference_pairs"],
-                      settings.home, cfg)
+                      settings.asset_root, cfg)
     return d, cfg, data
-
-
-def input_example(data, home: Path) -> pd.DataFrame:
-    """The first training row in the registered model's input format."""
-    r = data.rows.iloc[0]
-    return pd.DataFrame({"group_features": [list(map(float, r["features"]))],
-                         "image_path": [str((Path(home) / r["image_uri"]).resolve())], "prompt": [r["background_prompt"]]})
 
 
 def _log_plots(model, data, curves, tmp: Path) -> None:
     import mlflow
 
-    from osmf import plots
+    from osmf.reports import plots
     from osmf_models.grm.train import calibration
 
     mlflow.log_artifact(str(plots.loss_plot({"pointwise + pairwise loss": curves["loss"]}, tmp / "loss.png",
@@ -58,13 +46,21 @@ def _log_plots(model, data, curves, tmp: Path) -> None:
     mlflow.log_artifact(str(plots.calibration_plot(*calibration(model, data), tmp / "calibration.png")), "plots")
 
 
-def run(run_date: str, settings: Settings, cfg=None, lake: Lake | None = None, say=None) -> dict:
+def run(ctx: JobContext) -> dict:
+    """The job contract: train and register the challenger with the default config."""
+    return train(ctx, None)
+
+
+def train(ctx: JobContext, cfg=None) -> dict:
+    """Train and register the challenger (``cfg``: a ``GRMConfig`` to use instead of the default)."""
     import mlflow
 
-    from osmf import tracking
+    from osmf.tracking import registry
+    from osmf.tracking import runs as tracking
+    from osmf_models.grm import lifecycle
     from osmf_models.grm.train import train_grm
 
-    lake = lake or Lake(settings)
+    settings, lake, run_date = ctx.settings, ctx.lake, ctx.run_date
     d, cfg, data = build(lake, settings, run_date, cfg)
     tracking.setup(settings)
     with mlflow.start_run(run_name=f"grm-{run_date}") as run:
@@ -78,38 +74,39 @@ def run(run_date: str, settings: Settings, cfg=None, lake: Lake | None = None, s
         with tempfile.TemporaryDirectory(dir=settings.home) as tmp:
             tmp = Path(tmp)
             _log_plots(model, data, curves, tmp)
-            version = registry.register(registry.GRM, model.save(tmp / "grm"), input_example(data, settings.home),
+            version = registry.register(registry.GRM, model.save(tmp / "grm"),
+                                        lifecycle.input_example(data, settings.asset_root),
                                         tags={"run_date": run_date, "grm_pair_accuracy": metrics["grm_pair_accuracy"]})
         metrics.update(run_id=run.info.run_id, version=version)
     log.info("GRM %s: registered %s version %s as challenger", run_date, registry.GRM, version)
     return metrics
 
 
-def evaluate_uri(settings: Settings, run_date: str, lake: Lake | None = None):
-    """An evaluator for promotion: held-out pair accuracy of a registered GRM on pinned data."""
+def evaluator(ctx: JobContext, run_date: str):
+    """Promotion's evaluator: the GRM's promotion metric of a registered version on pinned data."""
+    from osmf.tracking import registry
+    from osmf_models.grm import lifecycle
 
     def evaluate(model_uri: str, lineage: dict) -> float:
-        from osmf_models.grm.train import heldout_pair_accuracy
-
         inner = registry.load_uri(model_uri)
-        _, _, data = build(lake or Lake(settings), settings, run_date, cfg=inner.cfg, versions=lineage)
-        return heldout_pair_accuracy(inner, data)
+        _, _, data = build(ctx.lake, ctx.settings, run_date, cfg=inner.cfg, versions=lineage)
+        return lifecycle.promotion_metric(inner, data)
 
     return evaluate
 
 
-def promote(settings: Settings, lake: Lake | None = None) -> dict:
+def promote(ctx: JobContext) -> dict:
     """Promote the GRM challenger if it beats the champion on the challenger's pinned data."""
-    from osmf import tracking
+    from osmf.tracking import registry
+    from osmf.tracking import runs as tracking
 
-    tracking.setup(settings)
+    tracking.setup(ctx.settings)
     run_date = registry.run_tags(registry.GRM, "challenger")["osmf.run_date"]
-    return registry.promote(registry.GRM, evaluate_uri(settings, run_date, lake), "pair_accuracy")
+    return registry.promote(registry.GRM, evaluator(ctx, run_date))
 
 
 def main(argv=None) -> int:
-    parser = job_parser(__doc__.splitlines()[0])
-    return run_main(parser, lambda a, s: print(json.dumps(run(a.run_date, s), indent=1, default=str)), argv)
+    return job_main(run, __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -11,36 +11,28 @@ reward (mean predicted CTR of the greedy prompt per group) of base, Group-DPO an
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
-from jobs.train_gmllm import input_example
-from osmf import registry
-from osmf.entrypoint import job_parser, run_main
-from osmf.lake import Lake
-from osmf.settings import Settings, load_models
-from osmf.training_data import load_group_data
+from osmf.runtime.context import JobContext
+from osmf.runtime.entrypoint import job_main
 
 log = logging.getLogger("osmf.train_group_dpo")
 
 
-def dpo_config(env: dict | None = None):
+def dpo_config(m):
+    """The Group-DPO config under the ``[models]`` section ``m``."""
     from osmf_models.group_dpo import GroupDPOConfig
 
-    m = load_models(env)
     cfg = GroupDPOConfig.tiny() if m.size == "tiny" else GroupDPOConfig()
     cfg = replace(cfg, beta=m.dpo_beta, group_weighting=m.dpo_group_weighting, pair_source=m.dpo_pair_source)
     cfg = replace(cfg, epochs=m.dpo_epochs) if m.dpo_epochs else cfg
     return replace(cfg, max_steps=m.dpo_max_steps) if m.dpo_max_steps >= 0 else cfg
 
 
-def candidate_backgrounds(creatives: pd.DataFrame, products: pd.DataFrame) -> list[str]:
+def candidate_backgrounds(creatives, products) -> list[str]:
     """Every distinct background of the creative catalogue (all products)."""
     from osmf_models.gmllm.data import background_of
 
@@ -48,8 +40,11 @@ def candidate_backgrounds(creatives: pd.DataFrame, products: pd.DataFrame) -> li
     return sorted({background_of(p, title.get(pid, "")) for p, pid in zip(creatives.background_prompt, creatives.product_id)})
 
 
-def build_pairs(d, cfg, grm, assets, renderer) -> pd.DataFrame:
-    from osmf.candidates import score_backgrounds
+def build_pairs(d, cfg, grm, assets, renderer):
+    import numpy as np
+    import pandas as pd
+
+    from osmf_models.gmllm.candidates import score_backgrounds
     from osmf_models.group_dpo.train import grm_pairs, observed_pairs
 
     parts = []
@@ -64,6 +59,8 @@ def build_pairs(d, cfg, grm, assets, renderer) -> pd.DataFrame:
 
 def _train_both(base, d, pairs, I, cfg, say):
     """Group-DPO and the plain-DPO baseline (pairs pooled per product, the audience's features)."""
+    import numpy as np
+
     from osmf_models.group_dpo.train import audience_features, train_group_dpo
 
     say("  Group-DPO (per-group pairs, group-averaged loss)")
@@ -80,7 +77,7 @@ def _train_both(base, d, pairs, I, cfg, say):
 def _log_curves(c_group, c_pooled, tmp: Path, run_date: str) -> None:
     import mlflow
 
-    from osmf import plots
+    from osmf.reports import plots
 
     for step, (a, b) in enumerate(zip(c_group["loss"], c_pooled["loss"])):
         mlflow.log_metrics({"group_dpo_loss": a, "pooled_dpo_loss": b}, step=step)
@@ -90,23 +87,25 @@ def _log_curves(c_group, c_pooled, tmp: Path, run_date: str) -> None:
     mlflow.log_artifact(str(plot), "plots")
 
 
-def run(run_date: str, settings: Settings, lake: Lake | None = None, say=None) -> dict:
+def run(ctx: JobContext) -> dict:
     import mlflow
 
-    from osmf import tracking
-    from osmf.candidates import grm_reward
-    from osmf.rendering import product_assets, scoring_renderer
+    from osmf.data.assets import product_assets
+    from osmf.data.training import load_group_data
+    from osmf.generation.rendering import scoring_renderer
+    from osmf.tracking import registry
+    from osmf.tracking import runs as tracking
+    from osmf_models.gmllm import lifecycle
 
-    say = say or (lambda m: log.info(m))
-    lake = lake or Lake(settings)
+    settings, lake, run_date, say = ctx.settings, ctx.lake, ctx.run_date, ctx.say
     tracking.setup(settings)
     base, base_version = registry.load(registry.GMLLM, "base")
     grm, grm_version = registry.load(registry.GRM, "champion")
-    cfg = dpo_config()
-    d = load_group_data(lake, settings.home, run_date)
+    cfg = dpo_config(settings.models)
+    d = load_group_data(lake, settings.asset_root, run_date)
     I = d.images(base.cfg.image_size)
-    assets = product_assets(d.frames["products"], settings.home)
-    renderer = scoring_renderer(d.frames, settings.home)
+    assets = product_assets(d.frames["products"], settings.asset_root)
+    renderer = scoring_renderer(d.frames, settings)
     pairs = build_pairs(d, cfg, grm, assets, renderer)
     say(f"  {len(pairs)} preference pairs for {len(d.ex)} groups ({pairs.source.value_counts().to_dict()})")
     with mlflow.start_run(run_name=f"group-dpo-{run_date}") as run:
@@ -115,16 +114,17 @@ def run(run_date: str, settings: Settings, lake: Lake | None = None, say=None) -
         mlflow.log_params({f"dpo.{k}": v for k, v in cfg.to_dict().items()})
         tracking.log_lineage(lake, d.pinned.lineage())
         policy, pooled, G_aud, metrics, c_group, c_pooled = _train_both(base, d, pairs, I, cfg, say)
-        metrics.update(base_grm_reward=grm_reward(base, grm, d.ex, d.G, I, assets, renderer),
-                       group_dpo_grm_reward=grm_reward(policy, grm, d.ex, d.G, I, assets, renderer),
-                       pooled_dpo_grm_reward=grm_reward(pooled, grm, d.ex, G_aud, I, assets, renderer),
+        reward = lambda gm, G: lifecycle.promotion_metric(gm, grm, d.ex, G, I, assets, renderer)  # noqa: E731
+        metrics.update(base_grm_reward=reward(base, d.G), group_dpo_grm_reward=reward(policy, d.G),
+                       pooled_dpo_grm_reward=reward(pooled, G_aud),
                        observed_pairs=int((pairs.source == "observed").sum()), grm_pairs=int((pairs.source == "grm").sum()))
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
         with tempfile.TemporaryDirectory(dir=settings.home) as tmp:
             tmp = Path(tmp)
             _log_curves(c_group, c_pooled, tmp, run_date)
             mlflow.log_artifacts(str(pooled.save(tmp / "pooled_dpo")), "pooled_dpo")
-            version = registry.register(registry.GMLLM, policy.save(tmp / "gmllm"), input_example(d),
+            version = registry.register(registry.GMLLM, policy.save(tmp / "gmllm"),
+                                        lifecycle.input_example(d.ex, settings.asset_root),
                                         tags={"stage": "group-dpo", "run_date": run_date, "base_version": base_version,
                                               "grm_version": grm_version, "grm_reward": metrics["group_dpo_grm_reward"]})
         metrics.update(run_id=run.info.run_id, version=version)
@@ -134,40 +134,44 @@ def run(run_date: str, settings: Settings, lake: Lake | None = None, say=None) -
     return metrics
 
 
-def evaluate_uri(settings: Settings, run_date: str, grm_version: str, lake: Lake | None = None):
-    """An evaluator for promotion: GRM reward (pinned GRM version) on the pinned groups. Challenger
-    and champion are scored on the same data, so the GRM, the data and the renderer are loaded once."""
+def evaluator(ctx: JobContext, run_date: str, grm_version: str):
+    """Promotion's evaluator: the G-MLLM's promotion metric (GRM reward, pinned GRM version) on the
+    pinned groups. Challenger and champion are scored on the same data, so the GRM, the data and the
+    renderer are loaded once."""
     shared: dict = {}
 
     def evaluate(model_uri: str, lineage: dict) -> float:
-        from osmf.candidates import grm_reward
-        from osmf.rendering import product_assets, scoring_renderer
+        from osmf.data.assets import product_assets
+        from osmf.data.training import load_group_data
+        from osmf.generation.rendering import scoring_renderer
+        from osmf.tracking import registry
+        from osmf_models.gmllm import lifecycle
 
+        settings = ctx.settings
         key = tuple(sorted(lineage.items()))
         if key not in shared:
-            d = load_group_data(lake or Lake(settings), settings.home, run_date, versions=lineage)
+            d = load_group_data(ctx.lake, settings.asset_root, run_date, versions=lineage)
             shared[key] = (registry.load_uri(f"models:/{registry.GRM}/{grm_version}"), d,
-                           product_assets(d.frames["products"], settings.home), scoring_renderer(d.frames, settings.home))
+                           product_assets(d.frames["products"], settings.asset_root), scoring_renderer(d.frames, settings))
         grm, d, assets, renderer = shared[key]
         gm = registry.load_uri(model_uri)
-        return grm_reward(gm, grm, d.ex, d.G, d.images(gm.cfg.image_size), assets, renderer)
+        return lifecycle.promotion_metric(gm, grm, d.ex, d.G, d.images(gm.cfg.image_size), assets, renderer)
 
     return evaluate
 
 
-def promote(settings: Settings, lake: Lake | None = None) -> dict:
+def promote(ctx: JobContext) -> dict:
     """Promote the G-MLLM challenger if its GRM reward beats the champion's on the same data."""
-    from osmf import tracking
+    from osmf.tracking import registry
+    from osmf.tracking import runs as tracking
 
-    tracking.setup(settings)
+    tracking.setup(ctx.settings)
     tags = registry.run_tags(registry.GMLLM, "challenger")
-    return registry.promote(registry.GMLLM, evaluate_uri(settings, tags["osmf.run_date"], tags["osmf.grm_version"], lake),
-                            "grm_reward")
+    return registry.promote(registry.GMLLM, evaluator(ctx, tags["osmf.run_date"], tags["osmf.grm_version"]))
 
 
 def main(argv=None) -> int:
-    parser = job_parser(__doc__.splitlines()[0])
-    return run_main(parser, lambda a, s: print(json.dumps(run(a.run_date, s), indent=1, default=str)), argv)
+    return job_main(run, __doc__, argv)
 
 
 if __name__ == "__main__":

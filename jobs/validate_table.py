@@ -2,38 +2,46 @@
 
     python -m jobs.validate_table --table impressions --run-date 2026-01-01
 
-The report is printed and written to ``$OSMF_HOME/quality/<table>/<run_date>.json``.
+The report is printed and written to ``$OSMF_HOME/quality/<table>/<run_date>.json`` (``whole.json``
+for a dimension, which is validated whole). The table comes as ``ctx.conf["table"]``.
 """
 
 from __future__ import annotations
 
 import json
 
-from osmf.entrypoint import job_parser, run_main
-from osmf.lake import Lake
-from osmf.tables import TABLES
+from osmf.runtime.context import JobContext
+from osmf.runtime.entrypoint import job_main
 
 
-def run(table: str, run_date: str, settings):
-    from osmf.quality import validate_table
+def validate(ctx: JobContext, table: str):
+    """The ``ValidationReport`` of ``table`` (its run-date partition, or the whole dimension), also
+    written to ``settings.quality_report``."""
+    from osmf.lake.tables import spec
+    from osmf.quality.suites import validate_table
 
-    report = validate_table(Lake(settings), table, run_date)
-    out = settings.home / "quality" / table / f"{run_date}.json"
+    day = ctx.run_date if spec(table).partition_by else None
+    report = validate_table(ctx.lake, table, day)
+    out = ctx.settings.quality_report(table, day)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report.to_dict(), indent=1, default=str))
     return report
 
 
-def main(argv=None) -> int:
-    parser = job_parser(__doc__.splitlines()[0])
+def run(ctx: JobContext) -> dict:
+    report = validate(ctx, ctx.conf["table"])
+    return {"table": report.table, "partition": report.partition, "rows": report.rows, "success": report.success,
+            "summary": report.summary()}
+
+
+def _table_arg(parser) -> None:
+    from osmf.lake.tables import TABLES
+
     parser.add_argument("--table", required=True, choices=sorted(TABLES), help="the table to validate")
 
-    def go(args, settings):
-        report = run(args.table, args.run_date, settings)
-        print(report.summary())
-        return 0 if report.success else 1
 
-    return run_main(parser, go, argv)
+def main(argv=None) -> int:
+    return job_main(run, __doc__, argv, add_args=_table_arg, show=lambda out: out["summary"])
 
 
 if __name__ == "__main__":

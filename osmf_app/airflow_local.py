@@ -19,7 +19,7 @@ DAGS_DIR = Path(__file__).resolve().parent.parent / "dags"
 
 
 def airflow_env(settings) -> dict[str, str]:
-    home = Path(settings.home).resolve() / "airflow"
+    home = settings.airflow_home.resolve()
     return {"AIRFLOW_HOME": str(home), "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_DIR),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",

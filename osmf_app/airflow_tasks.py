@@ -21,27 +21,21 @@ DEFAULT_ARGS = {"owner": "osmf", "retries": 2, "retry_delay": timedelta(minutes=
                 "retry_exponential_backoff": True, "execution_timeout": timedelta(hours=2)}
 
 
-def train_queue() -> str:
-    """``[models].train_queue`` (settings file or ``OSMF_MODELS_TRAIN_QUEUE``; cheap at parse time)."""
-    from osmf.settings import load_models
+def parse_settings():
+    """The settings the DAG files are built with (the settings file and ``OSMF_*`` variables: a
+    small TOML read, the only I/O while parsing): ``[airflow]`` and ``[models].train_queue``."""
+    from osmf.config.settings import load_settings
 
-    return load_models().train_queue
+    return load_settings()
 
 
-def task_options(step) -> dict:
+def task_options(step, settings) -> dict:
     """The ``@task`` options of a chain step: its timeout, and the models queue when it has one."""
     opts = {"task_id": step.name, "execution_timeout": timedelta(minutes=step.timeout_minutes),
             "max_active_tis_per_dag": 1}
     if step.models_queue:
-        opts["queue"] = train_queue()
+        opts["queue"] = settings.models.train_queue
     return opts
-
-
-def airflow_config():
-    """``[airflow]`` settings (cheap at parse time)."""
-    from osmf.settings import load_airflow
-
-    return load_airflow()
 
 
 def _conf(context) -> dict:
@@ -49,7 +43,7 @@ def _conf(context) -> dict:
 
 
 def run_date(context) -> str:
-    from osmf.runinfo import parse_run_date
+    from osmf.config.runinfo import parse_run_date
 
     conf = _conf(context)
     if conf.get("run_date"):
@@ -68,57 +62,60 @@ def run_id(context) -> str:
     return f"airflow:{dr.dag_id}:{dr.run_id}" if dr is not None else "airflow"
 
 
+def job_context(context):
+    """The job context of a task: the task's settings, run date, run id and the run's conf."""
+    from osmf.runtime.context import JobContext
+    from osmf.runtime.entrypoint import task_settings
+
+    return JobContext(task_settings(), run_date(context), run_id(context), _conf(context))
+
+
 def landing_marker(context):
     """The completion marker of the run date's landing folder (what ``wait_for_landing`` waits for)."""
-    from osmf.entrypoint import task_settings
+    from osmf.runtime.entrypoint import task_settings
 
     return task_settings().landing_marker(run_date(context))
 
 
-def check_inputs(dag_id: str, context) -> dict:
+def check_inputs(stage, context) -> dict:
     """The first task of a stage that reads the lake: skips the run (and so every task after it,
     and the asset event) with the reason when the run date's input is not there yet, or, for a
     scheduled run, when an asset-triggered run already built the date."""
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from osmf.entrypoint import task_settings
-    from osmf_app import chain, steps
+    from osmf_app import chain
 
-    stage, day, settings = chain.stage(dag_id), run_date(context), task_settings()
-    reason = steps.missing_inputs(stage, day, settings)
+    ctx = job_context(context)
+    reason = chain.missing_inputs(stage, ctx)
     dr = context.get("dag_run")
     run_type = getattr(dr, "run_type", None)
     if reason is None and getattr(run_type, "value", run_type) == "scheduled":
-        reason = steps.already_built(stage, day, settings)
+        reason = chain.already_built(stage, ctx)
     if reason:
-        raise AirflowSkipException(f"skipped {dag_id} for {day}: {reason}")
-    return {"run_date": day}
+        raise AirflowSkipException(f"skipped {stage.dag_id} for {ctx.run_date}: {reason}")
+    return {"run_date": ctx.run_date}
 
 
-def run_step(dag_id: str, step: str, context) -> dict:
-    """One chain step for the task's run date."""
-    from osmf.entrypoint import task_settings
-    from osmf_app import chain, steps
+def run_step(step, context) -> dict:
+    """One chain step (``osmf_app.chain.Step``: its job's ``run(ctx)``) for the task's run date."""
+    from osmf_app import chain
 
-    chain.stage(dag_id).step(step)  # a typo in a DAG file fails here, naming the stage's steps
-    return getattr(steps, step)(run_date(context), task_settings(), run_id=run_id(context), conf=_conf(context))
+    return chain.run_step(step, job_context(context))
 
 
-def publish(dag_id: str, summary: dict | None, context) -> dict:
+def publish(stage, summary: dict | None, context) -> dict:
     """The stage's quality gate, then its asset event (extra: the run date and the last step's
     summary). A failed suite fails the task without retrying and stops downstream work."""
     from airflow.sdk import Asset
     from airflow.sdk.exceptions import AirflowFailException
 
-    from osmf.entrypoint import task_settings
     from osmf_app import chain
 
-    stage = chain.stage(dag_id)
-    day = run_date(context)
+    ctx = job_context(context)
     try:
-        out = chain.validate(stage, day, task_settings())
+        out = chain.validate(stage, ctx)
     except chain.QualityGateFailed as exc:
         raise AirflowFailException(str(exc)) from None
     extra = {k: v for k, v in (summary or {}).items() if isinstance(v, (int, float, str, bool))}
-    context["outlet_events"][Asset(stage.asset)].extra = {**extra, "run_date": day}
+    context["outlet_events"][Asset(stage.asset)].extra = {**extra, "run_date": ctx.run_date}
     return out

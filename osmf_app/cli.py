@@ -1,19 +1,28 @@
 """The ``osmf`` command line. Every subcommand has ``--help``; each sets its handler with
-``set_defaults(func=...)``, and ``main`` runs it under ``osmf.entrypoint.run_guarded`` (a bad
-setting exits 2 naming the key; a known error is one ``error:`` line and exit 1)."""
+``set_defaults(func=...)``, and ``main`` runs it under ``osmf.runtime.entrypoint.run_guarded`` (a
+bad setting exits 2 naming the key; a known error is one ``error:`` line and exit 1). Every command
+that works on a date takes ``--run-date`` (``--date``, the old name, still works for one release
+and says so). A command that runs a job builds its ``JobContext`` and calls the job module named
+here (``osmf train grm`` -> ``jobs.train_grm.run``), the same code as the chain and the DAGs.
+"""
 
 from __future__ import annotations
 
 import argparse
-import importlib
+import datetime as dt
 import json
+import sys
 import time
 from pathlib import Path
 
-from osmf.entrypoint import date_arg, run_guarded
+from jobs import generate_creatives, ingest_events, train_gmllm, train_grm, train_group_dpo, validate_table
+from osmf.runtime.context import JobContext
+from osmf.runtime.entrypoint import date_arg, run_guarded
+from osmf_app import chain
 
-TRAINERS = {"grm": "train_grm", "gmllm": "train_gmllm", "group-dpo": "train_group_dpo"}
-PROMOTERS = {"grm": "train_grm", "gmllm": "train_group_dpo"}
+# each model's CLI mapping: `osmf train <model>` runs the job's run(ctx), `osmf promote <model>` its promote(ctx)
+TRAINERS = {"grm": train_grm, "gmllm": train_gmllm, "group-dpo": train_group_dpo}
+PROMOTERS = {"grm": train_grm, "gmllm": train_group_dpo}
 
 
 def _kv(value: str) -> tuple[str, str]:
@@ -31,6 +40,11 @@ def _json(obj) -> None:
     print(json.dumps(obj, indent=1, default=str))
 
 
+def _ctx(args, settings, **conf) -> JobContext:
+    """The job context of a command: its run date, run id (if it takes one) and conf."""
+    return JobContext(settings, args.run_date, getattr(args, "run_id", None), conf, say=_progress)
+
+
 def _world_config(preset, config):
     from osmf.world import WorldConfig
 
@@ -39,10 +53,20 @@ def _world_config(preset, config):
 
 # ---- handlers: (args, settings) -> exit code ------------------------------------------------------
 def cmd_settings(args, settings) -> int:
+    import dataclasses
+
+    from osmf.config.settings import SECTIONS
+
     for k, v in settings.__dict__.items():
+        if k in SECTIONS:
+            for f, fv in dataclasses.asdict(v).items():
+                print(f"{k}.{f} = {fv}")
+        else:
+            print(f"{k} = {v}")
+    for k, v in (("lake_root", settings.lake_root), ("landing_root", settings.landing_root),
+                 ("world_root", settings.world_root), ("asset_root", settings.asset_root),
+                 ("airflow_home", settings.airflow_home), ("mlflow_uri", settings.mlflow_uri)):
         print(f"{k} = {v}")
-    for k in ("lake_root", "landing_root", "truth_root", "world_root", "airflow_home", "mlflow_uri"):
-        print(f"{k} = {getattr(settings, k)}")
     return 0
 
 
@@ -63,40 +87,38 @@ def cmd_world_show(args, settings) -> int:
 
 
 def cmd_ingest(args, settings) -> int:
-    from jobs import ingest_events
-
-    print(ingest_events.run(args.date, settings, args.run_id).table())
+    print(ingest_events.run(_ctx(args, settings))["report"])
     return 0
 
 
 def cmd_regroup(args, settings) -> int:
-    from osmf_app.chain import REGROUP, run_stage
-
-    _json(run_stage(REGROUP, args.date, settings, args.run_id, say=lambda m: print(m, flush=True)))
+    _json(chain.run_stage(chain.REGROUP, _ctx(args, settings), say=lambda m: print(m, flush=True)))
     return 0
 
 
 def cmd_train(args, settings) -> int:
-    _json(importlib.import_module(f"jobs.{TRAINERS[args.model]}").run(args.run_date, settings, say=_progress))
+    _json(TRAINERS[args.model].run(_ctx(args, settings)))
     return 0
 
 
 def cmd_promote(args, settings) -> int:
-    _json(importlib.import_module(f"jobs.{PROMOTERS[args.model]}").promote(settings))
+    _json(PROMOTERS[args.model].promote(JobContext(settings, dt.date.today().isoformat(), say=_progress)))
     return 0
 
 
 def cmd_generate(args, settings) -> int:
-    from jobs import generate_creatives
-
-    _json(generate_creatives.run(args.run_date, settings, run_id=args.run_id, say=_progress))
+    _json(generate_creatives.run(_ctx(args, settings)))
     return 0
 
 
 def cmd_validate(args, settings) -> int:
-    from jobs import validate_table
+    from osmf.lake.tables import spec
 
-    report = validate_table.run(args.table, args.date, settings)
+    partitioned = bool(spec(args.table).partition_by)
+    if partitioned and not args.run_date:
+        raise ValueError(f"table {args.table!r} is partitioned by {spec(args.table).partition_by}: give --run-date")
+    day = args.run_date or dt.date.today().isoformat()  # a dimension is validated whole: the date is unused
+    report = validate_table.validate(JobContext(settings, day, say=_progress), args.table)
     print(report.summary())
     return 0 if report.success else 1
 
@@ -120,7 +142,7 @@ def cmd_evaluate_ab(args, settings) -> int:
 
 
 def cmd_sql(args, settings) -> int:
-    from osmf import sqlrun
+    from osmf.lake import sqlrun
 
     if args.list:
         for f in sorted(sqlrun.SQL_DIR.glob("*.sql")):
@@ -216,19 +238,38 @@ def _add_world(sub) -> None:
     w.add_parser("show", help="print the current world's manifest").set_defaults(func=cmd_world_show)
 
 
+def _run_date(p, required: bool = True, help: str = "the run date, YYYY-MM-DD") -> None:
+    """``--run-date`` (and ``--date``, its old name, deprecated: still accepted for one release)."""
+    p.add_argument("--run-date", type=date_arg, default=None, help=help + (" (required)" if required else ""))
+    p.add_argument("--date", dest="deprecated_date", type=date_arg, default=None, help=argparse.SUPPRESS)
+    p.set_defaults(run_date_required=required)
+
+
+def _resolve_run_date(parser, args) -> None:
+    """Apply the deprecated ``--date`` with a warning; a required ``--run-date`` that is missing is a usage error."""
+    old = getattr(args, "deprecated_date", None)
+    if old:
+        print("warning: --date is deprecated and will be removed in the next release; use --run-date", file=sys.stderr)
+        if args.run_date and args.run_date != old:
+            parser.error(f"--date {old} and --run-date {args.run_date} disagree; give --run-date only")
+        args.run_date = args.run_date or old
+    if getattr(args, "run_date_required", False) and not args.run_date:
+        parser.error(f"osmf {args.command}: the following arguments are required: --run-date")
+
+
 def _add_data(sub) -> None:
     i = sub.add_parser("ingest", help="ingest one day of landing events", description="Landing JSONL -> impressions + quarantine.")
-    i.add_argument("--date", required=True, type=date_arg, help="the landing date, YYYY-MM-DD")
+    _run_date(i, help="the landing date, YYYY-MM-DD")
     i.add_argument("--run-id", default=None, help="run id for commit metadata")
     i.set_defaults(func=cmd_ingest)
     r = sub.add_parser("regroup", help="PAAG -> grouping -> group CTR and pairs -> validation for a date",
                        description="Product-aware regrouping of one run date (the osmf_regroup stage, in this process).")
-    r.add_argument("--date", required=True, type=date_arg, help="the run date, YYYY-MM-DD")
+    _run_date(r)
     r.add_argument("--run-id", default=None, help="run id for commit metadata")
     r.set_defaults(func=cmd_regroup)
     v = sub.add_parser("validate", help="run a table's quality suite on one partition")
     v.add_argument("--table", required=True, help="table name (see `osmf lake list`)")
-    v.add_argument("--date", type=date_arg, default=None, help="the partition, YYYY-MM-DD (partitioned tables)")
+    _run_date(v, required=False, help="the partition, YYYY-MM-DD (partitioned tables)")
     v.set_defaults(func=cmd_validate)
 
 
@@ -237,7 +278,7 @@ def _add_models(sub) -> None:
     tr.add_argument("model", choices=list(TRAINERS),
                     help="grm: the group reward model (osmf-grm challenger); gmllm: pre-train the G-MLLM "
                          "(osmf-gmllm base); group-dpo: align it (osmf-gmllm challenger, plus the plain-DPO baseline)")
-    tr.add_argument("--run-date", required=True, type=date_arg)
+    _run_date(tr)
     tr.set_defaults(func=cmd_train)
     pr = sub.add_parser("promote", help="move 'champion' to the challenger if it is better on pinned data")
     pr.add_argument("model", choices=list(PROMOTERS),
@@ -245,7 +286,7 @@ def _add_models(sub) -> None:
     pr.set_defaults(func=cmd_promote)
     g = sub.add_parser("generate", help="one creative per (product, group) with the champion models",
                        description="Best-of-N G-MLLM prompts by the GRM, rendered, into generated_creatives.")
-    g.add_argument("--run-date", required=True, type=date_arg)
+    _run_date(g)
     g.add_argument("--run-id", default=None, help="run id for commit metadata")
     g.set_defaults(func=cmd_generate)
 
@@ -254,14 +295,14 @@ def _add_evaluate(sub) -> None:
     ev = sub.add_parser("evaluate", help="evaluation reports").add_subparsers(dest="eval_cmd", required=True)
     eg = ev.add_parser("grouping", help="NDCG@5 by K, ARI vs hidden segments, product-agnostic baseline",
                        description="Evaluate the grouping of a run date on the simulator (reads the hidden truth).")
-    eg.add_argument("--run-date", required=True, type=date_arg)
+    _run_date(eg)
     eg.add_argument("--json", required=True, type=Path, help="where to write the JSON report")
     eg.add_argument("--plot", type=Path, default=None, help="PNG plot (default: next to the JSON)")
     eg.set_defaults(func=cmd_evaluate_grouping)
     ea = ev.add_parser("ab", help="simulated A/B: one-size-fits-all vs OSMF vs oracle on held-out users",
                        description="Expected CTR per arm on held-out users (reads the hidden truth). With "
                                    "--world-config, first runs the whole chain on a new world from that file.")
-    ea.add_argument("--run-date", type=date_arg, default=None, help="the run date (default: the world's last day)")
+    _run_date(ea, required=False, help="the run date (default: the world's last day)")
     ea.add_argument("--json", type=Path, default=None, help="JSON report (default: $OSMF_HOME/reports/ab_<date>.json)")
     ea.add_argument("--html", type=Path, default=None, help="HTML report with plots (default: next to the JSON)")
     ea.add_argument("--world-config", type=Path, default=None,
@@ -318,6 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _resolve_run_date(parser, args)
     if args.func is cmd_sql and not (args.list or args.query):
         parser.error("osmf sql: give a query (a .sql path, a name in sql/, or a SELECT) or --list")
     from osmf.world import WorldConfigError

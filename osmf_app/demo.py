@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from osmf.settings import Settings
+from osmf.config.settings import Settings
 
 
 def _commit() -> str:
@@ -50,7 +50,7 @@ def run_demo(settings: Settings, cfg) -> int:
     print()
     print("Browse the same state:")
     print(f"  MLflow UI : .venv/bin/mlflow ui --backend-store-uri {settings.mlflow_uri} --host 127.0.0.1 --port 5000")
-    print(f"  Airflow UI: AIRFLOW_HOME={settings.home.resolve() / 'airflow'} AIRFLOW__CORE__DAGS_FOLDER=$PWD/dags "
+    print(f"  Airflow UI: AIRFLOW_HOME={settings.airflow_home.resolve()} AIRFLOW__CORE__DAGS_FOLDER=$PWD/dags "
           ".venv/bin/airflow standalone   (then http://127.0.0.1:8080)")
     step("done")
     return 0

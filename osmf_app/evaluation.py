@@ -10,9 +10,9 @@ from pathlib import Path
 def grouping_report(settings, run_date: str, json_path: Path | None = None, plot_path: Path | None = None,
                     reuse: bool = True) -> dict:
     """The grouping evaluation of a run date (reused from its JSON when ``reuse`` and present)."""
-    from osmf import evaluate_grouping
+    from osmf.evaluation import grouping as evaluate_grouping
 
-    json_path = Path(json_path or Path(settings.home) / "reports" / f"grouping_{run_date}.json")
+    json_path = Path(json_path or settings.reports_root / f"grouping_{run_date}.json")
     if reuse and json_path.exists():
         return json.loads(json_path.read_text())
     report = evaluate_grouping.evaluate(run_date, settings)
@@ -22,9 +22,9 @@ def grouping_report(settings, run_date: str, json_path: Path | None = None, plot
 
 def ab(settings, run_date: str, json_path: Path | None = None, html_path: Path | None = None) -> dict:
     """The simulated A/B test of a run date: JSON and HTML written, the table printed."""
-    from osmf import evaluate_ab
+    from osmf.evaluation import ab as evaluate_ab
 
-    json_path = Path(json_path or Path(settings.home) / "reports" / f"ab_{run_date}.json")
+    json_path = Path(json_path or settings.reports_root / f"ab_{run_date}.json")
     html_path = Path(html_path or json_path.with_suffix(".html"))
     report, per_group = evaluate_ab.evaluate_ab(run_date, settings, grouping_report=grouping_report(settings, run_date))
     evaluate_ab.write(report, per_group, json_path, html_path, settings)
@@ -39,7 +39,7 @@ def ab_on_new_world(settings, world_config: Path) -> str:
     from osmf.world import WorldConfig, generate_world
     from osmf_app.airflow_local import run_chain
 
-    if (Path(settings.home) / "lake").exists():
+    if settings.lake_root.exists():
         raise ValueError(f"{settings.home} already holds a lake; point OSMF_HOME at an empty directory "
                          "to run a new world")
     summary = generate_world(WorldConfig.from_toml(world_config), settings.home)

@@ -99,7 +99,7 @@ class Stack:
     def __init__(self, settings, cfg):
         self.settings, self.cfg = settings, cfg
         self.home = Path(settings.home).resolve()
-        self.dir = self.home / "stack"
+        self.dir = settings.stack_root.resolve()
         self.pg_user = "postgres" if os.geteuid() == 0 else None  # Postgres refuses to run as root
 
     # -- files ---------------------------------------------------------------------------------------
@@ -162,7 +162,7 @@ class Stack:
         }
 
     def _process_env(self) -> dict[str, str]:
-        from osmf.settings import offline_env
+        from osmf.config.settings import offline_env
 
         env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
         env.update(offline_env())
@@ -411,6 +411,7 @@ class Stack:
 
 
 def stack_for(settings=None) -> Stack:
-    from osmf.settings import load_settings, load_stack
+    from osmf.config.settings import load_settings
 
-    return Stack(settings or load_settings(), load_stack())
+    settings = settings or load_settings()
+    return Stack(settings, settings.stack)

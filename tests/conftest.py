@@ -52,17 +52,24 @@ def world_home(tmp_path_factory):
     return home
 
 
+def make_ctx(settings, run_date: str, run_id: str | None = None, spark=None, lake=None, **conf):
+    """A job context over ``settings`` (sharing the test run's Spark session and lake when given)."""
+    from osmf.runtime.context import JobContext
+
+    return JobContext(settings, run_date, run_id or "", conf, lambda m: None, lake, spark)
+
+
 @pytest.fixture(scope="session")
 def settings(world_home):
-    from osmf.settings import load_settings
+    from osmf.config.settings import load_settings
 
     os.environ["OSMF_HOME"] = str(world_home)
-    return load_settings({"OSMF_HOME": str(world_home)})
+    return load_settings({**os.environ, "OSMF_HOME": str(world_home)})
 
 
 @pytest.fixture(scope="session")
 def spark(settings):
-    from osmf.spark import get_spark, stop_spark
+    from osmf.lake.spark import get_spark, stop_spark
 
     s = get_spark(settings)
     yield s
@@ -83,32 +90,39 @@ def ingested(settings, spark, lake):
     from osmf.world import read_manifest
 
     dates = read_manifest(settings.home)["dates"]
-    return {d: ingest_events.run(d, settings, run_id=f"test-{d}", spark=spark, lake=lake) for d in dates}
+    return {d: ingest_events.ingest_day(make_ctx(settings, d, f"test-{d}", spark, lake)) for d in dates}
 
 
 @pytest.fixture()
 def scratch_settings(tmp_path):
     """Settings over an empty, private OSMF_HOME (for tests that write their own tables)."""
-    from osmf.settings import load_settings
+    from osmf.config.settings import load_settings
 
-    return load_settings({"OSMF_HOME": str(tmp_path)})
+    return load_settings({**os.environ, "OSMF_HOME": str(tmp_path)})
 
 
 @pytest.fixture(scope="session")
 def grouping_cfg():
-    from osmf.settings import GroupingConfig
+    from osmf.config.settings import GroupingConfig
 
     return GroupingConfig(k_candidates=(2, 3), min_group_size=10, paag_epochs=2, max_iter=50)
 
 
 @pytest.fixture(scope="session")
-def regrouped(ingested, settings, spark, lake, grouping_cfg):
+def grouped_settings(settings, grouping_cfg):
+    """The test run's settings with the small ``[grouping]`` of ``grouping_cfg``."""
+    import dataclasses
+
+    return dataclasses.replace(settings, grouping=grouping_cfg)
+
+
+@pytest.fixture(scope="session")
+def regrouped(ingested, grouped_settings, spark, lake):
     """The tiny world's last date regrouped once (PAAG -> groups -> CTR -> validation)."""
     from osmf_app.chain import REGROUP, run_stage
 
     date = sorted(ingested)[-1]
-    out = run_stage(REGROUP, date, settings, run_id=f"regroup-{date}", say=lambda m: None, spark=spark, lake=lake,
-                    grouping=grouping_cfg)
+    out = run_stage(REGROUP, make_ctx(grouped_settings, date, f"regroup-{date}", spark, lake), say=lambda m: None)
     return date, out
 
 

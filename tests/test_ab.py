@@ -22,10 +22,10 @@ WORLD = {"seed": 11, "n_users": 1200, "n_products": 8, "n_categories": 2, "n_seg
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory, spark):
-    from conftest import env_vars
-    from osmf.evaluate_ab import evaluate_ab
+    from conftest import env_vars, make_ctx
+    from osmf.config.settings import load_settings
+    from osmf.evaluation.ab import evaluate_ab
     from osmf.lake import Lake
-    from osmf.settings import load_grouping, load_settings
     from osmf.world import WorldConfig, generate_world
     from osmf_app import chain
 
@@ -34,11 +34,10 @@ def report(tmp_path_factory, spark):
         world = generate_world(WorldConfig.from_dict({"world": WORLD}), home)
         settings, lake, quiet = load_settings(), Lake(load_settings()), (lambda m: None)
         for day in world.dates:
-            chain.run_stage(chain.INGEST, day, settings, say=quiet, spark=spark, lake=lake)
+            chain.run_stage(chain.INGEST, make_ctx(settings, day, spark=spark, lake=lake), say=quiet)
         last = world.dates[-1]
-        chain.run_stage(chain.REGROUP, last, settings, say=quiet, spark=spark, lake=lake, grouping=load_grouping())
-        for stage in (chain.TRAIN, chain.GENERATE):
-            chain.run_stage(stage, last, settings, say=quiet)
+        for stage in (chain.REGROUP, chain.TRAIN, chain.GENERATE):
+            chain.run_stage(stage, make_ctx(settings, last, spark=spark, lake=lake), say=quiet)
         yield evaluate_ab(last, settings, lake)[0]
 
 

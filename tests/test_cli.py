@@ -28,7 +28,10 @@ def test_console_script_runs():
 def test_bad_date_and_bad_world_config(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("OSMF_HOME", str(tmp_path))
     with pytest.raises(SystemExit):
-        main(["ingest", "--date", "2026-13-01"])
+        main(["ingest", "--run-date", "2026-13-01"])
+    assert "not a date" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["ingest", "--date", "2026-13-01"])  # the deprecated name checks the date too
     assert "not a date" in capsys.readouterr().err
     cfg = tmp_path / "w.toml"
     cfg.write_text("[world]\nimpressions_per_dai = 5\n")
@@ -80,3 +83,20 @@ def test_stack_env_prints_the_exports(tmp_path, monkeypatch, capsys):
     assert "export AIRFLOW__CORE__EXECUTION_API_SERVER_URL='http://127.0.0.1:18080/execution/'" in out
     assert "export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN='postgresql+psycopg2://osmf:" in out
     assert oct((tmp_path / "stack" / "env.sh").stat().st_mode & 0o777) == "0o600"
+
+
+def test_the_old_date_flag_still_works_with_a_deprecation_warning(capsys):
+    from osmf_app.cli import _resolve_run_date
+
+    parser = build_parser()
+    args = parser.parse_args(["regroup", "--date", "2026-01-02"])
+    _resolve_run_date(parser, args)
+    assert args.run_date == "2026-01-02"
+    assert "--date is deprecated" in capsys.readouterr().err
+    for argv in (["regroup"], ["train", "grm"], ["generate"], ["ingest"]):
+        with pytest.raises(SystemExit):
+            _resolve_run_date(parser, parser.parse_args(argv))
+        assert "--run-date" in capsys.readouterr().err
+    args = parser.parse_args(["validate", "--table", "users"])  # a dimension needs no date
+    _resolve_run_date(parser, args)
+    assert args.run_date is None

@@ -65,7 +65,7 @@ def test_referenced_files_exist_and_the_image_gets_the_delta_jars():
 
 
 def _stack(tmp_path):
-    from osmf.settings import StackConfig, load_settings
+    from osmf.config.settings import StackConfig, load_settings
     from osmf_app.stack import Stack
 
     return Stack(load_settings({"OSMF_HOME": str(tmp_path)}), StackConfig())
@@ -81,7 +81,7 @@ def test_compose_and_the_stack_command_use_the_same_settings(tmp_path):
     host names (containers vs 127.0.0.1) and bind addresses differ."""
     from urllib.parse import urlparse
 
-    from osmf.settings import StackConfig
+    from osmf.config.settings import StackConfig
 
     c, stack, cfg = _compose(), _stack(tmp_path), StackConfig()
     env = stack.client_env()

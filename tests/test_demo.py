@@ -27,7 +27,7 @@ def demo_env(home):
 
 def _run_demo(home):
     """run_demo on the tiny world in its own OSMF_HOME; returns (settings, stdout)."""
-    from osmf.settings import load_settings
+    from osmf.config.settings import load_settings
     from osmf.world import WorldConfig
     from osmf_app.demo import run_demo
 
@@ -113,8 +113,9 @@ def test_gmllm_registry_loads_in_a_fresh_process_and_refuses_a_challenger_that_i
     from jobs import train_group_dpo
     import pandas as pd
 
-    from osmf import registry, tracking
-    from osmf.registry import GMLLM as GMLLM_NAME
+    from osmf.tracking import registry
+    from osmf.tracking import runs as tracking
+    from osmf.tracking.registry import GMLLM as GMLLM_NAME
 
     settings, _ = demo
     tracking.setup(settings)
@@ -136,7 +137,9 @@ def test_gmllm_registry_loads_in_a_fresh_process_and_refuses_a_challenger_that_i
     with mlflow.start_run(run_id=champ.run_id):
         example = pd.DataFrame({"title": ["x"], "group_features": [[0.0] * inner.cfg.group_dim], "image_path": [str(img)]})
         version = registry.register(GMLLM_NAME, inner.save(settings.home / "tmp" / "same"), example)
-    decision = train_group_dpo.promote(settings)
+    from conftest import make_ctx
+
+    decision = train_group_dpo.promote(make_ctx(settings, "2026-01-01"))
     assert decision["promoted"] is False and str(decision["challenger"]) == version
     assert client.get_model_version_by_alias(GMLLM_NAME, "champion").version == champ.version
     assert client.get_model_version(GMLLM_NAME, version).tags["promotion.decision"].startswith("refused")
@@ -145,7 +148,7 @@ def test_gmllm_registry_loads_in_a_fresh_process_and_refuses_a_challenger_that_i
 def test_rerunning_the_whole_chain_changes_no_table(demo):
     from osmf.lake import Lake
     from osmf_app.airflow_local import run_chain
-    from osmf.tables import TABLES
+    from osmf.lake.tables import TABLES
     from osmf.world import read_manifest
 
     settings, _ = demo

@@ -68,18 +68,22 @@ def test_registry_round_trip_and_refused_promotion(regrouped, settings, lake, tm
     import mlflow
     from mlflow import MlflowClient
 
+    from conftest import make_ctx
     from jobs import train_grm
-    from osmf import registry, tracking
+    from osmf.tracking import registry
+    from osmf_models.grm import lifecycle
+    from osmf.tracking import runs as tracking
     from osmf_models.grm.train import train_grm as fit
 
     settings = dataclasses.replace(settings, mlflow_tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
     date, _ = regrouped
     cfg = GRMConfig(group_dim=1, image_size=16, text_dim=16, hidden=16, epochs=150, holdout_fraction=0.4)
-    m1 = train_grm.run(date, settings, cfg=cfg, lake=lake)
+    ctx = make_ctx(settings, date, lake=lake)
+    m1 = train_grm.train(ctx, cfg)
     assert m1["version"] == "1"
     client = MlflowClient()
     assert str(client.get_model_version_by_alias(registry.GRM, "challenger").version) == "1"
-    first = train_grm.promote(settings, lake)
+    first = train_grm.promote(ctx)
     assert first["promoted"] and first["reason"] == "no champion yet"
     assert str(client.get_model_version_by_alias(registry.GRM, "champion").version) == "1"
     run = mlflow.get_run(m1["run_id"])
@@ -97,9 +101,9 @@ def test_registry_round_trip_and_refused_promotion(regrouped, settings, lake, tm
     tracking.setup(settings)
     with mlflow.start_run(run_name="worse"):
         mlflow.set_tags({"osmf.run_date": date, **{f"lineage.{k}": v for k, v in d.versions.items()}})
-        v2 = registry.register(registry.GRM, model.save(tmp_path / "worse"), train_grm.input_example(data, settings.home))
+        v2 = registry.register(registry.GRM, model.save(tmp_path / "worse"), lifecycle.input_example(data, settings.asset_root))
     assert v2 == "2"
-    decision = train_grm.promote(settings, lake)
+    decision = train_grm.promote(ctx)
     assert not decision["promoted"]
     assert decision["challenger_pair_accuracy"] < decision["champion_pair_accuracy"]
     assert str(client.get_model_version_by_alias(registry.GRM, "champion").version) == "1"

@@ -118,7 +118,9 @@ def test_vectorised_kmeans_is_the_per_product_fit_bit_for_bit(dim):
     """Seeds, Lloyd iterations for many products at once (padded, batched matmul with exact
     rechecks of near ties) and the per-product silhouette: the same numbers as one product at a
     time, on data with exact ties (integer grid), points far from the origin and mixed sizes."""
-    from osmf.grouping import fit_block, kmeanspp_seeds, lloyd_many, product_seed
+    from osmf.grouping import kmeanspp_seeds, product_seed
+    from osmf.grouping.engine_grouped import fit_block
+    from osmf.grouping.kmeans import lloyd_many
 
     rng = np.random.default_rng(dim)
     counts = np.array([7, 40, 41, 300, 35, 1200, 9])
@@ -168,8 +170,9 @@ def test_auto_fits_large_audiences_with_mllib_and_the_rest_grouped(spark):
     product with fewer users than K gets no groups at that K."""
     from dataclasses import replace
 
-    from osmf.grouping import _grouped_all_k, fit_candidates
-    from osmf.settings import GroupingConfig
+    from osmf.grouping import fit_candidates
+    from osmf.grouping.engine_grouped import grouped_all_k
+    from osmf.config.settings import GroupingConfig
 
     emb, emb_df = _tiny_audiences(spark)
     g = GroupingConfig(k_candidates=(2, 3, 5), min_group_size=5, mllib_min_users=100, max_iter=30)
@@ -199,7 +202,7 @@ def test_auto_fits_large_audiences_with_mllib_and_the_rest_grouped(spark):
             assert abs(score["silhouette"] - silhouette_sqeuclidean(X, lab)) < 1e-9
             assert score["min_size"] == np.bincount(lab)[np.unique(lab)].min() and score["k"] == len(np.unique(lab))
         # fitting in blocks of a few whole products changes nothing
-        blocks = _grouped_all_k(spark, emb_df, (k,), g.seed, g.max_iter, block_rows=7)[k][0].assignments
+        blocks = grouped_all_k(spark, emb_df, (k,), g.seed, g.max_iter, block_rows=7)[k][0].assignments
         pd.testing.assert_frame_equal(part(blocks, set(emb["product_id"])), part(grouped[k][0].assignments, set(emb["product_id"])))
 
 
@@ -216,12 +219,13 @@ def test_silhouette_is_mllib_clustering_evaluator(embeddings, spark):
     assert abs(silhouette_sqeuclidean(X, labels) - ref) < 1e-9
 
 
-def test_k_selection_is_deterministic(regrouped, settings, spark, lake, grouping_cfg):
+def test_k_selection_is_deterministic(regrouped, grouped_settings, spark, lake, grouping_cfg):
+    from conftest import make_ctx
     from jobs import group_users
 
     date, _ = regrouped
     before = {t: lake.read_pandas(t, partition=date) for t in ("user_groups", "groups")}
-    group_users.run(date, settings, run_id="again", spark=spark, lake=lake, grouping=grouping_cfg)
+    group_users.run(make_ctx(grouped_settings, date, "again", spark, lake))
     for t, df in before.items():
         key = ["product_id", "user_id"] if t == "user_groups" else ["product_id", "group_id"]
         after = lake.read_pandas(t, partition=date).sort_values(key).reset_index(drop=True)
@@ -233,7 +237,7 @@ def test_k_selection_is_deterministic(regrouped, settings, spark, lake, grouping
 
 
 def test_every_audience_user_in_exactly_one_group(regrouped, spark, lake, grouping_cfg):
-    from osmf.audience import window_impressions
+    from osmf.data.audience import window_impressions
 
     date, out = regrouped
     assert set(out["validation"].values()) == {"passed"}
@@ -248,12 +252,12 @@ def test_every_audience_user_in_exactly_one_group(regrouped, spark, lake, groupi
 
 
 def test_ctr_tables_add_up_to_impressions(regrouped, spark, lake, grouping_cfg):
-    from osmf.audience import window_impressions
+    from osmf.data.audience import window_impressions
 
     date, _ = regrouped
     ctr = lake.read_pandas("group_creative_ctr", partition=date)
     imp = window_impressions(spark, lake, date, grouping_cfg.window_days).toPandas()
-    from osmf.audience import is_heldout
+    from osmf.data.audience import is_heldout
 
     held = imp["user_id"].map(lambda u: is_heldout(u, grouping_cfg.eval_holdout_fraction))
     assert 0 < held.mean() < 2 * grouping_cfg.eval_holdout_fraction  # the evaluation users are left out
@@ -271,7 +275,7 @@ def test_ctr_tables_add_up_to_impressions(regrouped, spark, lake, grouping_cfg):
 
 
 def test_evaluation_json_has_the_keys(regrouped, settings, spark, lake, grouping_cfg, tmp_path):
-    from osmf import evaluate_grouping
+    from osmf.evaluation import grouping as evaluate_grouping
 
     date, _ = regrouped
     report = evaluate_grouping.evaluate(date, settings, spark, lake, grouping_cfg)
@@ -286,8 +290,9 @@ def test_evaluation_json_has_the_keys(regrouped, settings, spark, lake, grouping
     assert (tmp_path / "g.png").stat().st_size > 1000
 
 
-def test_regroup_rerun_gives_the_same_tables(regrouped, settings, spark, lake, grouping_cfg):
-    from osmf.tables import spec
+def test_regroup_rerun_gives_the_same_tables(regrouped, grouped_settings, spark, lake):
+    from conftest import make_ctx
+    from osmf.lake.tables import spec
     from osmf_app.chain import REGROUP, run_stage
 
     GROUP_TABLES = REGROUP.validates
@@ -297,7 +302,7 @@ def test_regroup_rerun_gives_the_same_tables(regrouped, settings, spark, lake, g
         return {t: lake.read_pandas(t, partition=date).sort_values(list(spec(t).key)).reset_index(drop=True)
                 for t in GROUP_TABLES}
     before = snap()
-    run_stage(REGROUP, date, settings, run_id="rerun", say=lambda m: None, spark=spark, lake=lake, grouping=grouping_cfg)
+    run_stage(REGROUP, make_ctx(grouped_settings, date, "rerun", spark, lake), say=lambda m: None)
     after = snap()
     for t in GROUP_TABLES:
         pd.testing.assert_frame_equal(before[t], after[t], obj=t)
@@ -310,7 +315,7 @@ def test_mllib_engine_leaves_out_a_product_smaller_than_every_k(spark):
     from dataclasses import replace
 
     from osmf.grouping import fit_candidates
-    from osmf.settings import GroupingConfig
+    from osmf.config.settings import GroupingConfig
 
     emb, emb_df = _tiny_audiences(spark)  # p0 has 3 users
     g = GroupingConfig(k_candidates=(5,), min_group_size=5, mllib_min_users=100, max_iter=30)
@@ -327,12 +332,12 @@ def test_paag_training_events_are_a_fixed_sample_above_the_cap(ingested, setting
     from dataclasses import replace
 
     from jobs.paag_embeddings import training_events
-    from osmf.audience import is_heldout, window_impressions
-    from osmf.themes import fit_themes
+    from osmf.data.audience import is_heldout, window_impressions
+    from osmf.grouping.themes import fit_themes
 
     date = sorted(ingested)[-1]
     imp = window_impressions(spark, lake, date, grouping_cfg.window_days)
-    themes = fit_themes(lake.read_pandas("creatives"), lake.read_pandas("products"), settings.home,
+    themes = fit_themes(lake.read_pandas("creatives"), lake.read_pandas("products"), settings.asset_root,
                         grouping_cfg.paag_themes, grouping_cfg.seed)
     everything = training_events(spark, lake, imp, themes, replace(grouping_cfg, paag_max_events=0))
     assert training_events(spark, lake, imp, themes, replace(grouping_cfg, paag_max_events=len(everything))).equals(everything)

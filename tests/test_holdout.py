@@ -4,6 +4,7 @@ preference pairs and the GRM come out identical (Group-DPO's inputs are those pa
 Flipping the clicks of users who are NOT held out changes group CTR: the comparison can fail."""
 
 import dataclasses
+import os
 import shutil
 
 import numpy as np
@@ -30,7 +31,7 @@ def _flip_clicks(lake, users: set) -> int:
 
 
 def _tables(lake, date):
-    from osmf.tables import spec
+    from osmf.lake.tables import spec
 
     out = {}
     for t in GROUP_TABLES:
@@ -42,23 +43,24 @@ def _tables(lake, date):
 @pytest.fixture(scope="module")
 def flipped(regrouped, settings, spark, grouping_cfg, tmp_path_factory):
     """The tiny world again, held-out users' clicks flipped after ingest, then regrouped."""
+    from conftest import make_ctx
     from jobs import ingest_events
-    from osmf.audience import heldout_users
+    from osmf.data.audience import heldout_users
     from osmf.lake import Lake
-    from osmf.settings import load_settings
+    from osmf.config.settings import load_settings
     from osmf.world import read_manifest
     from osmf_app.chain import REGROUP, run_stage
 
     date, _ = regrouped
     home = tmp_path_factory.mktemp("flipped_home")
     _copy_world(settings.home, home)
-    s2 = load_settings({"OSMF_HOME": str(home)})
+    s2 = dataclasses.replace(load_settings({**os.environ, "OSMF_HOME": str(home)}), grouping=grouping_cfg)
     lake2 = Lake(s2)
     for d in read_manifest(home)["dates"]:
-        ingest_events.run(d, s2, run_id=f"flip-{d}", spark=spark, lake=lake2)
+        ingest_events.run(make_ctx(s2, d, f"flip-{d}", spark, lake2))
     held = set(heldout_users(lake2.read_pandas("users").user_id, grouping_cfg.eval_holdout_fraction))
     assert _flip_clicks(lake2, held) > 0
-    run_stage(REGROUP, date, s2, run_id="flipped", say=lambda m: None, spark=spark, lake=lake2, grouping=grouping_cfg)
+    run_stage(REGROUP, make_ctx(s2, date, "flipped", spark, lake2), say=lambda m: None)
     return date, s2, lake2, held
 
 
@@ -66,8 +68,8 @@ def test_no_heldout_click_reaches_paag_groups_ctr_or_pairs(regrouped, flipped, s
     from osmf_models.paag import PAAG
 
     date, s2, lake2, _ = flipped
-    a = PAAG.load(settings.home / "models" / "paag" / f"run_date={date}").state_dict()
-    b = PAAG.load(s2.home / "models" / "paag" / f"run_date={date}").state_dict()
+    a = PAAG.load(settings.paag_dir(date)).state_dict()
+    b = PAAG.load(s2.paag_dir(date)).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     original, again = _tables(lake, date), _tables(lake2, date)
     for t in GROUP_TABLES:
@@ -76,10 +78,11 @@ def test_no_heldout_click_reaches_paag_groups_ctr_or_pairs(regrouped, flipped, s
 
 
 def test_no_heldout_click_reaches_the_grm(flipped, settings, lake, tmp_path):
+    from conftest import make_ctx
     from jobs import train_grm
     from osmf_models.grm import GRMConfig
 
-    from osmf.training_data import load_pinned
+    from osmf.data.training import load_pinned
 
     date, s2, lake2, _ = flipped
     # the GRM's inputs, exactly: the same rows, in the same order, with the same values
@@ -87,22 +90,23 @@ def test_no_heldout_click_reaches_the_grm(flipped, settings, lake, tmp_path):
     for t, frame in pinned1.frames.items():
         pd.testing.assert_frame_equal(frame, pinned2.frames[t], check_exact=True, obj=t)
     cfg = GRMConfig(group_dim=1, image_size=16, text_dim=16, hidden=16, epochs=40)
-    m1 = train_grm.run(date, dataclasses.replace(settings, mlflow_tracking_uri=f"sqlite:///{tmp_path / 'a.db'}"),
-                       cfg=cfg, lake=lake)
-    m2 = train_grm.run(date, dataclasses.replace(s2, mlflow_tracking_uri=f"sqlite:///{tmp_path / 'b.db'}"),
-                       cfg=GRMConfig(group_dim=1, image_size=16, text_dim=16, hidden=16, epochs=40), lake=lake2)
+    m1 = train_grm.train(make_ctx(dataclasses.replace(settings, mlflow_tracking_uri=f"sqlite:///{tmp_path / 'a.db'}"),
+                                  date, lake=lake), cfg)
+    m2 = train_grm.train(make_ctx(dataclasses.replace(s2, mlflow_tracking_uri=f"sqlite:///{tmp_path / 'b.db'}"),
+                                  date, lake=lake2), GRMConfig(group_dim=1, image_size=16, text_dim=16, hidden=16, epochs=40))
     for k in ("final_loss", "grm_pair_accuracy", "grm_auroc", "train_pairs"):
         assert m1[k] == m2[k], k
 
 
 def test_flipping_training_users_clicks_does_change_group_ctr(flipped, spark, grouping_cfg):
     """The other side: the comparison above is sensitive to clicks that ARE allowed in."""
+    from conftest import make_ctx
     from jobs import group_ctr
 
     date, s2, lake2, held = flipped
     before = lake2.read_pandas("group_creative_ctr", partition=date)
     users = set(lake2.read_pandas("users").user_id) - held
     _flip_clicks(lake2, set(sorted(users)[: len(users) // 2]))
-    group_ctr.run(date, s2, run_id="flip-training", spark=spark, lake=lake2, grouping=grouping_cfg)
+    group_ctr.run(make_ctx(s2, date, "flip-training", spark, lake2))
     after = lake2.read_pandas("group_creative_ctr", partition=date)
     assert before.clicks.sum() != after.clicks.sum()

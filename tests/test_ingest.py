@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from osmf.ingest import REASONS, validate_line
+from osmf.ingest.events import REASONS, validate_line
 from osmf.world.generate import MALFORMED_KINDS
 
 DAY = int(dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc).timestamp() * 1000)
@@ -67,6 +67,7 @@ def test_invariant_every_file_every_kind(ingested, lake, world_home):
 
 
 def test_rerun_changes_no_table_content(ingested, settings, spark, lake):
+    from conftest import make_ctx
     from jobs import ingest_events
 
     date = sorted(ingested)[0]
@@ -75,24 +76,25 @@ def test_rerun_changes_no_table_content(ingested, settings, spark, lake):
                 for t in ("impressions", "quarantine", "ingest_audit", "users", "products", "creatives")}
 
     def lake_key(t):
-        from osmf.tables import spec
+        from osmf.lake.tables import spec
         return spec(t).key
 
     before, v_imp, v_users = snapshot(), lake.version("impressions"), lake.version("users")
-    again = ingest_events.run(date, settings, run_id="rerun", spark=spark, lake=lake)
+    again = ingest_events.ingest_day(make_ctx(settings, date, "rerun", spark, lake))
     after = snapshot()
     for t in before:
         assert before[t].equals(after[t]), t
     assert again.files == ingested[date].files  # the audit says the same thing twice
-    assert lake.version("impressions") == v_imp  # nothing new to MERGE: no commit at all
+    assert lake.version("impressions") == v_imp  # nothing new to append: no commit at all
     assert lake.version("users") == v_users  # unchanged dimensions are not rewritten
 
 
 def test_a_concurrent_change_of_the_date_commits_nothing(ingested, settings, spark, lake, monkeypatch):
     """If the date's impressions change while a run classifies its lines (another ingest of the same
     date, simulated here by rewriting the partition with the same rows), the run commits nothing."""
+    from conftest import make_ctx
     from jobs import ingest_events
-    from osmf import ingest
+    from osmf.ingest import events as ingest
 
     date = sorted(ingested)[0]
     versions = {t: lake.version(t) for t in ("quarantine", "ingest_audit")}
@@ -104,15 +106,16 @@ def test_a_concurrent_change_of_the_date_commits_nothing(ingested, settings, spa
 
     monkeypatch.setattr(ingest, "tally", tally_while_another_writer_commits)
     with pytest.raises(RuntimeError, match=f"ingest {date}: the date's impressions changed"):
-        ingest_events.run(date, settings, run_id="racing", spark=spark, lake=lake)
+        ingest_events.run(make_ctx(settings, date, "racing", spark, lake))
     assert {t: lake.version(t) for t in versions} == versions
 
 
 def test_missing_landing_date_is_a_clear_error(settings, spark, lake):
+    from conftest import make_ctx
     from jobs import ingest_events
 
     with pytest.raises(FileNotFoundError, match="no landing files for 2030-01-01"):
-        ingest_events.run("2030-01-01", settings, spark=spark, lake=lake)
+        ingest_events.run(make_ctx(settings, "2030-01-01", spark=spark, lake=lake))
 
 
 # --- the fast path, byte ranges, the id checks and the classification (pure: no Spark) ---------------
@@ -142,7 +145,7 @@ RAW_TRICKY = [b'{"event_id": "e1\xff", "event_ts": 1}', _line().encode()[:-1] + 
 def test_fast_path_agrees_with_validate_line_on_every_line():
     """The block parser (typed decoder first, validate_line for the rest) gives every line exactly
     what validate_line gives it: text, event values, reason and detail."""
-    from osmf.ingest_lines import EVENT_FIELDS, _parse_block, _read_line, fast_decoder
+    from osmf.ingest.lines import EVENT_FIELDS, _parse_block, _read_line, fast_decoder
 
     raws = [s.encode() for s in TRICKY] + RAW_TRICKY
     block = b"\n".join(raws) + b"\n"
@@ -159,8 +162,8 @@ def test_fast_path_agrees_with_validate_line_on_every_line():
 def test_byte_ranges_number_every_line_exactly(tmp_path):
     """A file cut into byte ranges of any size gives the lines of Python's own file iteration,
     numbered from 1, whatever the cut (lines across range ends, blank lines, CRLF, no final newline)."""
-    from osmf.ingest import plan_ranges
-    from osmf.ingest_lines import _parse_block, _range_blocks, count_line_starts, fast_decoder
+    from osmf.ingest.events import plan_ranges
+    from osmf.ingest.lines import _parse_block, _range_blocks, count_line_starts, fast_decoder
 
     body = b"\n".join([_line(event_id=f"e{i}").encode() for i in range(40)] + [b"", b"  ", b"{bad", b"x\r"])
     body = body.replace(b"\n", b"\r\n", 3)
@@ -184,14 +187,14 @@ def test_byte_ranges_number_every_line_exactly(tmp_path):
 
 
 def _parsed(rows):
-    from osmf.ingest_lines import arrow_schema
+    from osmf.ingest.lines import arrow_schema
 
     cols = {f.name: [r.get(f.name) for r in rows] for f in arrow_schema()}
     return pa.table(cols, schema=arrow_schema())
 
 
 def test_id_checks_in_order_with_details():
-    from osmf.ingest_lines import DimKeys, check_ids
+    from osmf.ingest.lines import DimKeys, check_ids
 
     dims = DimKeys(pa.array(["u1"]), pa.array(["p1", "p2"]), pa.array(["c1", "c2"]), pa.array(["p1", "p2"]))
     base = {"file_idx": 0, "raw_line": "raw", "event_id": "e", "event_ts_ms": DAY, "clicked": 0}
@@ -220,8 +223,8 @@ def test_classification_of_copies_and_table_rows_whatever_the_buckets(collide, m
     are duplicates; lines with a reason are quarantined (even with an event_id that has good copies).
     The same whatever the number of buckets and payloads the lines arrive in, and when every
     event_id has the same hash (the classification's hash order then falls back to the strings)."""
-    from osmf import ingest_lines
-    from osmf.ingest_lines import bucket_existing, bucket_of, classify_blobs, to_blobs
+    from osmf.ingest import lines as ingest_lines
+    from osmf.ingest.lines import bucket_existing, bucket_of, classify_blobs, to_blobs
 
     if collide:
         monkeypatch.setattr(ingest_lines, "string_hash", lambda values: np.zeros(len(values), np.uint64))
@@ -255,7 +258,7 @@ def test_classification_of_copies_and_table_rows_whatever_the_buckets(collide, m
 
 
 def test_bucket_labels_are_what_spark_hashes_them_to(spark):
-    from osmf.ingest import _spark_hash_int, plan_shuffle
+    from osmf.ingest.events import _spark_hash_int, plan_shuffle
 
     values = [0, 1, 2, 7, 42, 12345, -1, 2**31 - 1]
     rows = spark.createDataFrame([(v,) for v in values], "v int").selectExpr("hash(v) AS h").collect()
@@ -269,8 +272,8 @@ def test_bucket_labels_are_what_spark_hashes_them_to(spark):
 def test_split_ranges_ingest_the_same_lines(settings, spark, lake, ingested):
     """Parsing the tiny world's files cut into many small ranges (with the counting pass) gives the
     same lines, numbers and reasons as one range per file."""
-    from osmf import ingest
-    from osmf.ingest_lines import DimKeys
+    from osmf.ingest import events as ingest
+    from osmf.ingest.lines import DimKeys
 
     date = sorted(ingested)[0]
     paths = ingest.landing_files(settings, date)
@@ -291,7 +294,7 @@ def test_split_ranges_ingest_the_same_lines(settings, spark, lake, ingested):
 def test_event_id_hash_is_fixed_and_chunk_free():
     """Every copy of an event_id, read by any task on any machine, must land in the same bucket:
     the hash is numpy arithmetic on the UTF-8 bytes (pinned values), the same in any slicing."""
-    from osmf.ingest_lines import string_hash
+    from osmf.ingest.lines import string_hash
 
     ids = pa.array(["", "a", "ab", None, "ba", "caf\u00e9", "ev2026010100000001"])
     h = string_hash(ids)

@@ -130,7 +130,7 @@ def _spark_events(spark, n, date="2026-01-01", clicked_type="long"):
 
 def test_spark_frames_are_written_by_the_tasks_never_collected(scratch_settings, spark):
     from osmf.lake import conform
-    from osmf.tables import spec
+    from osmf.lake.tables import spec
 
     lake = Lake(scratch_settings)
     df = _spark_events(spark, 10)  # clicked is a long: cast to the table's int32 in Spark
@@ -154,7 +154,7 @@ def test_partition_filters_prune_files(scratch_settings, spark):
     are not read (checked on the reader), and the rows are right (checked through Spark)."""
     from pyspark.sql.datasource import EqualTo, GreaterThanOrEqual, In, LessThan
 
-    from osmf.delta_source import _DeltaRsReader
+    from osmf.lake.delta_source import _DeltaRsReader
 
     lake = Lake(scratch_settings)
     for day in ("2026-01-01", "2026-01-02", "2026-01-03"):
@@ -260,7 +260,7 @@ def test_a_failed_commit_keeps_what_landed_and_discards_the_rest(scratch_setting
 def test_a_routed_write_sweeps_its_unreported_files_only(tmp_path):
     """After a routed write, files of its id that no task reported (an attempt that failed and was
     retried) are deleted; reported files and other writes' files stay."""
-    from osmf.delta_source import _sweep
+    from osmf.lake.delta_source import _sweep
 
     part = tmp_path / "event_date=2026-01-01"
     part.mkdir()

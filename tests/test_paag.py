@@ -1,5 +1,5 @@
 """PAAG model: shapes, learning, save/load, and the clicks it learns from beating a theme-only
-baseline (themes: the visual vocabulary the pipeline finds in the lake, ``osmf.themes``)."""
+baseline (themes: the visual vocabulary the pipeline finds in the lake, ``osmf.grouping.themes``)."""
 
 import json
 
@@ -61,7 +61,7 @@ def test_every_parameter_learns_and_overfit_loss_falls(world_home):
 @pytest.fixture(scope="module")
 def ten_days(tmp_path_factory):
     """The tiny world over 10 days (~30,000 events): 2 days are too few to learn taste from."""
-    from osmf.themes import fit_themes
+    from osmf.grouping.themes import fit_themes
     from osmf.world import WorldConfig, generate_world
 
     home = tmp_path_factory.mktemp("paag_world")

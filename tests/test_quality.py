@@ -4,8 +4,8 @@ import datetime as dt
 
 import pytest
 
-from osmf.quality import dimension_keys, suite_parameters, validate_frame, validate_table
-from osmf.tables import TABLES
+from osmf.quality.suites import dimension_keys, suite_parameters, validate_frame, validate_table
+from osmf.lake.tables import TABLES
 
 
 @pytest.mark.parametrize("table", ["impressions", "quarantine", "ingest_audit", "users", "products", "creatives"])

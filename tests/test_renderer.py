@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from osmf.rendering import RetrievalRenderer, fill_masked
+from osmf.generation.rendering import RetrievalRenderer, fill_masked
 from osmf_models.renderer import DiffusionRenderer, RendererConfig, paste_product
 
 

@@ -43,40 +43,42 @@ def test_the_landing_sensor_passes_on_a_complete_day_and_defers_otherwise(settin
 
 
 def test_ingest_without_landing_files_commits_nothing(scratch_settings, spark):
+    from conftest import make_ctx
     from jobs import ingest_events
-    from osmf.lake import Lake
 
     with pytest.raises(FileNotFoundError, match="no landing files for 2031-05-05"):
-        ingest_events.run("2031-05-05", scratch_settings, spark=spark, lake=Lake(scratch_settings))
+        ingest_events.run(make_ctx(scratch_settings, "2031-05-05", spark=spark))
     assert not (scratch_settings.lake_root).exists() or not any(scratch_settings.lake_root.iterdir())
 
 
 def test_stages_say_why_they_cannot_run_yet(scratch_settings):
-    from osmf_app import steps
-    from osmf_app.chain import GENERATE, REGROUP, TRAIN
+    from conftest import make_ctx
+    from osmf_app.chain import GENERATE, REGROUP, TRAIN, already_built, missing_inputs
 
-    day = "2031-05-05"
-    assert "no impressions for 2031-05-05" in steps.missing_inputs(REGROUP, day, scratch_settings)
-    assert "no groups for 2031-05-05" in steps.missing_inputs(TRAIN, day, scratch_settings)
-    assert "no groups for 2031-05-05" in steps.missing_inputs(GENERATE, day, scratch_settings)
-    assert steps.already_built(REGROUP, day, scratch_settings) is None
+    ctx = make_ctx(scratch_settings, "2031-05-05")
+    assert "no impressions for 2031-05-05" in missing_inputs(REGROUP, ctx)
+    assert "no groups for 2031-05-05" in missing_inputs(TRAIN, ctx)
+    assert "no groups for 2031-05-05" in missing_inputs(GENERATE, ctx)
+    assert already_built(REGROUP, ctx) is None
 
 
 def test_a_built_date_needs_nothing_and_a_nightly_run_of_it_skips(regrouped, settings):
-    from osmf_app import steps
-    from osmf_app.chain import REGROUP, TRAIN
+    from conftest import make_ctx
+    from osmf_app.chain import REGROUP, TRAIN, already_built, missing_inputs
 
     day, _ = regrouped
-    assert steps.missing_inputs(REGROUP, day, settings) is None
-    assert steps.missing_inputs(TRAIN, day, settings) is None
-    assert "groups for " + day + " is already built" in steps.already_built(REGROUP, day, settings)
+    ctx = make_ctx(settings, day)
+    assert missing_inputs(REGROUP, ctx) is None
+    assert missing_inputs(TRAIN, ctx) is None
+    assert "groups for " + day + " is already built" in already_built(REGROUP, ctx)
 
 
 def test_check_inputs_skips_a_run_with_its_reason(scratch_settings):
     from airflow.sdk.exceptions import AirflowSkipException
 
     from osmf_app.airflow_tasks import check_inputs
+    from osmf_app.chain import REGROUP
 
     with env_vars({"OSMF_HOME": str(scratch_settings.home)}):
         with pytest.raises(AirflowSkipException, match="skipped osmf_regroup for 2031-05-05: no impressions"):
-            check_inputs("osmf_regroup", _context("2031-05-05"))
+            check_inputs(REGROUP, _context("2031-05-05"))

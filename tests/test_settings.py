@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from osmf.settings import SettingsError, load_settings
+from osmf.config.settings import SettingsError, load_settings
 
 
 def test_defaults_follow_the_local_state_layout():
@@ -39,7 +39,7 @@ def test_bad_settings_name_the_key(tmp_path):
 
 
 def test_grouping_and_models_tables_name_a_bad_key_or_value(tmp_path):
-    from osmf.settings import load_grouping, load_models
+    from osmf.config.settings import load_grouping, load_models
 
     cfg = tmp_path / "osmf.toml"
     cfg.write_text('[models]\nbest_of_n = 6\nrenderer = "diffusers"\n[grouping]\nk_candidates = [3, 2]\n')
@@ -56,7 +56,7 @@ def test_grouping_and_models_tables_name_a_bad_key_or_value(tmp_path):
 
 
 def test_grouping_engine_is_auto_by_default_with_a_threshold(tmp_path):
-    from osmf.settings import GroupingConfig, load_grouping
+    from osmf.config.settings import GroupingConfig, load_grouping
 
     g = load_grouping({})
     assert (g.engine, g.mllib_min_users) == ("auto", GroupingConfig.mllib_min_users) and g.mllib_min_users > 0

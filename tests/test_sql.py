@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from osmf import sqlrun
+from osmf.lake import sqlrun
 
 SQL_FILES = sorted((Path(__file__).resolve().parent.parent / "sql").glob("*.sql"))
 

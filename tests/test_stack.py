@@ -78,7 +78,7 @@ def stack_home():
 
 
 def _stack(home: Path):
-    from osmf.settings import load_settings, load_stack
+    from osmf.config.settings import load_settings, load_stack
     from osmf_app.stack import Stack
 
     env = {"OSMF_HOME": str(home)}
@@ -88,7 +88,7 @@ def _stack(home: Path):
 def _tables(home: Path) -> dict:
     """The ingest tables whole, and the group assignments, as sorted records (no timestamps in them)."""
     from osmf.lake import Lake
-    from osmf.settings import load_settings
+    from osmf.config.settings import load_settings
 
     lake = Lake(load_settings({"OSMF_HOME": str(home)}))
     out = {}
@@ -163,7 +163,7 @@ def test_the_real_stack_end_to_end(stack_home):
     tables = _tables(home)
     assert set(tables["impressions"]["event_date"].astype(str)) == set(dates)
     from osmf.lake import Lake
-    from osmf.settings import load_settings
+    from osmf.config.settings import load_settings
 
     lake = Lake(load_settings({"OSMF_HOME": str(home)}))
     assert lake.has_partition("generated_creatives", dates[-1]) and lake.has_partition("groups", dates[-1])

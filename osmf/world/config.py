@@ -138,7 +138,7 @@ class WorldConfig:
 
     @classmethod
     def from_toml(cls, path: str | Path) -> "WorldConfig":
-        from osmf.settings import read_toml
+        from osmf.config.settings import read_toml
 
         return cls.from_dict(read_toml(Path(path), WorldConfigError, "world config"), str(path))
 

@@ -503,7 +503,7 @@ def _write_landing_day(landing_dir: Path, date: str, day: _LandingDay, files_per
 def _mark_landing_complete(landing_dir: Path, dates) -> None:
     """The completion marker of every landing day, written last (after the dimension files), as a
     landing writer would: a nightly ingest waits for it (see the osmf_ingest DAG)."""
-    from osmf.settings import LANDING_MARKER
+    from osmf.config.settings import LANDING_MARKER
 
     for date in dates:
         (landing_dir / f"event_date={date}" / LANDING_MARKER).touch()

@@ -1,4 +1,4 @@
-"""MLflow pyfunc wrapper of the G-MLLM, logged *from code* (``osmf.registry.register`` passes this
+"""MLflow pyfunc wrapper of the G-MLLM, logged *from code* (``osmf.tracking.registry.register`` passes this
 file), so ``models:/osmf-gmllm@champion`` loads in any process that has the package.
 
 Input: a DataFrame with ``title``, ``group_features`` (list of floats) and ``image_path``.

@@ -1,4 +1,4 @@
-"""MLflow pyfunc wrapper of the GRM, logged *from code* (``osmf.registry.register`` passes this
+"""MLflow pyfunc wrapper of the GRM, logged *from code* (``osmf.tracking.registry.register`` passes this
 file), so ``models:/osmf-grm@champion`` loads in any process that has the package.
 
 Input: a DataFrame with ``group_features`` (list of floats), ``image_path`` and ``prompt``.

@@ -3,7 +3,7 @@
 * ``DiffusionRenderer``: diffusers ``StableDiffusionControlNetInpaintPipeline`` (ControlNet built
   from a 4-channel UNet; white mask = repaint the background), tiny from config on CPU, or a local
   checkpoint directory on GPU.
-* The CPU renderer of the embedded default lives in ``osmf.rendering`` (it is not a model).
+* The CPU renderer of the embedded default lives in ``osmf.generation.rendering`` (it is not a model).
 
 Both paste the product back (``paste_product``), so product pixels are exactly the input's; every
 result says which renderer made it.

@@ -1,0 +1,56 @@
+"""One SparkSession per process, configured from settings; registers the ``osmf_delta`` source."""
+
+from __future__ import annotations
+
+from osmf.config.settings import Settings, apply_offline_env, load_settings
+
+_SESSION = None
+
+
+def get_spark(settings: Settings | None = None):
+    """The process's SparkSession (created on first use). Local by default; ``spark_master`` can
+    point at a cluster whose executors have the ``osmf`` package installed."""
+    global _SESSION
+    if _SESSION is not None and _SESSION._jsc is not None:
+        return _SESSION
+    settings = settings or load_settings()
+    apply_offline_env()
+    from pyspark.sql import SparkSession
+
+    tmp = settings.spark_tmp.resolve()
+    tmp.mkdir(parents=True, exist_ok=True)
+    b = (SparkSession.builder.master(settings.spark_master).appName("osmf")
+         .config("spark.driver.memory", settings.spark_driver_memory)
+         .config("spark.sql.shuffle.partitions", str(settings.spark_shuffle_partitions))
+         .config("spark.default.parallelism", str(settings.spark_shuffle_partitions))
+         .config("spark.sql.session.timeZone", "UTC")
+         .config("spark.ui.enabled", "false")
+         .config("spark.ui.showConsoleProgress", "false")
+         .config("spark.driver.host", settings.spark_driver_host)
+         .config("spark.driver.bindAddress", settings.spark_driver_bind_address)
+         .config("spark.local.dir", str(tmp))
+         .config("spark.sql.warehouse.dir", str(settings.spark_warehouse.resolve()))
+         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+         # the osmf_delta source prunes files by partition filters (DataSourceReader.pushFilters)
+         .config("spark.sql.python.filterPushdown.enabled", "true")
+         .config("spark.python.worker.reuse", "true"))
+    if settings.spark_cores_max > 0:
+        b = b.config("spark.cores.max", str(settings.spark_cores_max))
+    if settings.lake_backend == "delta-spark":
+        b = (b.config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
+             .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog"))
+    spark = b.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    from osmf.lake.delta_source import DeltaRsDataSource
+
+    spark.dataSource.register(DeltaRsDataSource)
+    _SESSION = spark
+    return spark
+
+
+def stop_spark() -> None:
+    global _SESSION
+    if _SESSION is not None:
+        _SESSION.stop()
+        _SESSION = None
+

@@ -1,0 +1,411 @@
+"""The lake module: the only code that touches Delta tables.
+
+Two backends behind one interface, chosen by the ``lake_backend`` setting:
+
+* ``delta-rs`` (default, tested in CI): delta-rs writes and commits. Spark reads and writes through
+  the PySpark 4 Python Data Source ``osmf_delta`` (``osmf.lake.delta_source``, beside this module):
+  reads prune files by partition (``partition=``, or a ``where`` on the partition column, pushed
+  down), writes are made by the tasks with one commit on the driver. A Spark DataFrame is never
+  collected to the driver: ``conform`` refuses one, and ``replace_partition``, ``overwrite`` and
+  ``merge_insert`` hand it to the writer. ``stage_spark`` writes several tables in one pass (by
+  ``mapInArrow`` tasks that return only their files and counts) and leaves the commits to the caller. MERGE, partition replace, delete, optimize and vacuum of Arrow
+  or pandas data run in delta-rs.
+* ``delta-spark``: native ``format("delta")`` for a Spark that has the Delta jars on its classpath
+  (the docker-compose image, a cluster). It cannot run on the offline dev machine (no Maven), so it
+  is kept small and is not exercised by the test suite.
+
+Every commit carries ``osmf.run_id`` and ``osmf.job`` in its commit info, so ``history()`` shows
+which run wrote which version.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from osmf.lake.delta_source import (SOURCE_NAME, commit_files, commit_properties, partition_string, remove_files,
+                                schema_to_option)
+from osmf.config.settings import Settings, load_settings
+from osmf.lake.tables import TABLES, TableSpec, spec
+
+
+class TableNotFound(FileNotFoundError):
+    pass
+
+
+def is_spark(data: Any) -> bool:
+    """Whether ``data`` is a Spark DataFrame (classic or Connect), without importing pyspark."""
+    return any(c.__name__ == "DataFrame" and c.__module__.startswith("pyspark.") for c in type(data).__mro__)
+
+
+def conform(data: Any, table_spec: TableSpec) -> pa.Table:
+    """Arrow table with exactly the table's columns, in order, cast to its types (safe casts).
+    A Spark DataFrame is refused: it is never collected to the driver (see ``Lake.write_spark``)."""
+    if is_spark(data):
+        raise TypeError(f"table {table_spec.name!r}: conform() takes Arrow or pandas data; a Spark DataFrame "
+                        "is written by its tasks through Lake.write_spark (never collected to the driver)")
+    if not isinstance(data, pa.Table):
+        data = pa.Table.from_pandas(data, preserve_index=False)
+    missing = [f.name for f in table_spec.schema if f.name not in data.column_names]
+    if missing:
+        raise ValueError(
+            f"data for table {table_spec.name!r} lacks column(s) {missing}; it has {data.column_names}"
+        )
+    cols = []
+    for f in table_spec.schema:
+        col = data.column(f.name)
+        try:
+            cols.append(col.cast(f.type) if col.type != f.type else col)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise ValueError(f"table {table_spec.name!r}: column {f.name!r} cannot be cast "
+                             f"from {col.type} to {f.type}: {exc}") from None
+    return pa.Table.from_arrays(cols, schema=table_spec.schema)
+
+
+def _conform_spark(df, table_spec: TableSpec):
+    """The Spark DataFrame with exactly the table's columns, in order, cast to its types (lazily, in
+    the tasks); a missing column is an error that names it."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    missing = [f.name for f in table_spec.schema if f.name not in df.columns]
+    if missing:
+        raise ValueError(f"data for table {table_spec.name!r} lacks column(s) {missing}; it has {df.columns}")
+    types = from_arrow_schema(table_spec.schema, prefer_timestamp_ntz=False)
+    return df.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in types.fields])
+
+
+class Lake:
+    """All Delta I/O of the project. ``Lake()`` uses the process settings."""
+
+    def __init__(self, settings: Settings | None = None):
+        self.settings = settings or load_settings()
+        self.root = Path(self.settings.lake_root)
+        self.backend = self.settings.lake_backend
+
+    # -- metadata ----------------------------------------------------------------------------------
+    def path(self, name: str) -> Path:
+        spec(name)
+        return self.root / name
+
+    def exists(self, name: str) -> bool:
+        from deltalake import DeltaTable
+
+        return DeltaTable.is_deltatable(str(self.path(name)))
+
+    def table(self, name: str, version: int | None = None):
+        from deltalake import DeltaTable
+
+        if not self.exists(name):
+            raise TableNotFound(
+                f"table {name!r} does not exist at {self.path(name)}; create it with `{TABLES[name].made_by}`"
+            )
+        return DeltaTable(str(self.path(name)), version=version)
+
+    def partition_files(self, name: str, value: Any) -> frozenset[str]:
+        """The files of the partition ``value`` in the table's latest version (metadata only; empty
+        when the table does not exist)."""
+        if not self.exists(name):
+            return frozenset()
+        col = spec(name).partition_by
+        if col is None:
+            raise ValueError(f"table {name!r} is not partitioned")
+        return frozenset(self.table(name).file_uris(file_pruning_predicate=[(col, "=", partition_string(value))]))
+
+    def rows(self, name: str, partition: Any = None) -> int:
+        """Rows of the table (or of one partition) by the Delta log's record counts (metadata only)."""
+        adds = pa.table(self.table(name).get_add_actions(flatten=True))
+        if partition is not None and adds.num_rows:
+            col = f"partition.{spec(name).partition_by}"
+            keep = [str(v) == partition_string(partition) for v in adds.column(col).to_pylist()]
+            adds = adds.filter(pa.array(keep, pa.bool_()))
+        return int(sum(v or 0 for v in adds.column("num_records").to_pylist())) if adds.num_rows else 0
+
+    def has_partition(self, name: str, value: Any) -> bool:
+        """Whether the table exists and holds rows in the partition ``value`` (metadata only)."""
+        return bool(self.partition_files(name, value))
+
+    def version(self, name: str) -> int:
+        return self.table(name).version()
+
+    def history(self, name: str, limit: int | None = None) -> list[dict]:
+        return self.table(name).history(limit)
+
+    def ensure(self, name: str) -> None:
+        """Create the table, empty, with its contract schema if it does not exist yet."""
+        from deltalake import DeltaTable
+
+        if not self.exists(name):
+            s = spec(name)
+            self.path(name).parent.mkdir(parents=True, exist_ok=True)
+            DeltaTable.create(str(self.path(name)), s.schema, mode="ignore",
+                              partition_by=[s.partition_by] if s.partition_by else None,
+                              name=name, description=s.description)
+
+    # -- reads (delta-rs; any backend's tables) ------------------------------------------------------
+    def read_arrow(self, name: str, version: int | None = None, partition: Any = None,
+                   columns: list[str] | None = None) -> pa.Table:
+        dt = self.table(name, version)
+        parts = None
+        if partition is not None:
+            col = spec(name).partition_by
+            if col is None:
+                raise ValueError(f"table {name!r} is not partitioned")
+            ftype = spec(name).schema.field(col).type
+            value = partition_string(partition)
+            if pa.types.is_date32(ftype):
+                import datetime as _dt
+
+                value = _dt.date.fromisoformat(value)
+            parts = [(col, "=", value)]
+        return dt.to_pyarrow_table(filters=parts, columns=columns)
+
+    def read_pandas(self, name: str, **kw):
+        return self.read_arrow(name, **kw).to_pandas()
+
+    # -- writes (delta-rs) ---------------------------------------------------------------------------
+    def replace_partition(self, name: str, data: Any, value: Any, run_id: str | None = None,
+                          job: str | None = None) -> int:
+        """Replace exactly one partition (``partition_by = value``) with ``data``; other
+        partitions are untouched. Rerunning with the same data gives the same table content."""
+        from deltalake import write_deltalake
+
+        s = spec(name)
+        if s.partition_by is None:
+            raise ValueError(f"table {name!r} is not partitioned; use overwrite()")
+        if is_spark(data):
+            return self.write_spark(data, name, partition=value, run_id=run_id, job=job)
+        tbl = conform(data, s)
+        value = partition_string(value)
+        if tbl.num_rows:
+            import pyarrow.compute as pc
+
+            other = pc.unique(tbl.column(s.partition_by).cast(pa.string())).to_pylist()
+            if other != [value]:
+                raise ValueError(f"replace_partition({name}, {value}) got rows for partitions {other}")
+        self.ensure(name)
+        write_deltalake(str(self.path(name)), tbl, mode="overwrite",
+                        predicate=f"{s.partition_by} = '{value}'",
+                        commit_properties=commit_properties(run_id, job, {"partition": value}))
+        return self.version(name)
+
+    def overwrite(self, name: str, data: Any, run_id: str | None = None, job: str | None = None) -> int:
+        from deltalake import write_deltalake
+
+        s = spec(name)
+        if is_spark(data):
+            return self.write_spark(data, name, mode="overwrite", run_id=run_id, job=job)
+        self.ensure(name)
+        write_deltalake(str(self.path(name)), conform(data, s), mode="overwrite",
+                        commit_properties=commit_properties(run_id, job))
+        return self.version(name)
+
+    def merge_insert(self, name: str, data: Any, run_id: str | None = None, job: str | None = None,
+                     partition: Any = None) -> dict:
+        """MERGE: insert the rows whose key is not in the table yet; existing keys are left as they
+        are. ``data`` must be unique on the key. With ``partition`` the match is restricted to that
+        partition (keys are then unique per partition). Returns delta-rs merge metrics; for a Spark
+        DataFrame, an anti-join with the table's keys appended by the tasks (``num_target_rows_inserted``)."""
+        s = spec(name)
+        if is_spark(data):
+            return self._insert_new_spark(data, name, run_id, job, partition)
+        tbl = conform(data, s)
+        self.ensure(name)
+        pred = " AND ".join(f"t.{k} = s.{k}" for k in s.key)
+        if partition is not None:
+            pred += f" AND t.{s.partition_by} = '{partition_string(partition)}'"
+        return (self.table(name)
+                .merge(tbl, pred, source_alias="s", target_alias="t",
+                       commit_properties=commit_properties(run_id, job, {"operation": "merge_insert"}))
+                .when_not_matched_insert_all()
+                .execute())
+
+    def _insert_new_spark(self, df, name: str, run_id: str | None, job: str | None, partition: Any) -> dict:
+        s = spec(name)
+        if self.exists(name):
+            keys = self.read_spark(df.sparkSession, name, partition=partition, columns=list(s.key))
+            df = df.join(keys, list(s.key), "left_anti")
+        before = self.version(name) if self.exists(name) else None
+        self.write_spark(df, name, mode="append", run_id=run_id, job=job)
+        if self.version(name) == before:
+            return {"num_target_rows_inserted": 0}
+        return {"num_target_rows_inserted": int(self.history(name, 1)[0].get("osmf.rows", 0))}
+
+    def upsert(self, name: str, data: Any, run_id: str | None = None, job: str | None = None) -> dict:
+        """MERGE: update every matched row, insert the rest (for dimension tables)."""
+        s = spec(name)
+        tbl = conform(data, s)
+        self.ensure(name)
+        pred = " AND ".join(f"t.{k} = s.{k}" for k in s.key)
+        return (self.table(name)
+                .merge(tbl, pred, source_alias="s", target_alias="t",
+                       commit_properties=commit_properties(run_id, job, {"operation": "upsert"}))
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .execute())
+
+    def optimize(self, name: str) -> dict:
+        return self.table(name).optimize.compact()
+
+    def vacuum(self, name: str, retention_hours: int = 168, dry_run: bool = True) -> list[str]:
+        return self.table(name).vacuum(retention_hours=retention_hours, dry_run=dry_run,
+                                       enforce_retention_duration=retention_hours >= 168)
+
+    # -- Spark ---------------------------------------------------------------------------------------
+    def read_spark(self, spark, name: str, version: int | None = None, partition: Any = None,
+                   columns: list[str] | None = None):
+        """A Spark DataFrame over the table (optionally one version, one partition, some columns).
+        Only the partition's files are read; a filter on the partition column (``where``) prunes
+        files the same way (pushed down to the data source)."""
+        s = spec(name)
+        if not self.exists(name):
+            self.table(name)  # raises TableNotFound with the hint
+        if self.backend == "delta-spark":
+            reader = spark.read.format("delta")
+            if version is not None:
+                reader = reader.option("versionAsOf", version)
+            df = reader.load(str(self.path(name)))
+            if partition is not None:
+                df = df.where(f"{s.partition_by} = '{partition_string(partition)}'")
+            return df.select(*columns) if columns else df
+        reader = spark.read.format(SOURCE_NAME).option("path", str(self.path(name)))
+        if version is not None:
+            reader = reader.option("versionAsOf", str(version))
+        if partition is not None:
+            reader = reader.option("partition", f"{s.partition_by}={partition_string(partition)}")
+        if columns:
+            unknown = [c for c in columns if c not in s.schema.names]
+            if unknown:
+                raise ValueError(f"table {name!r} has no column(s) {unknown}")
+            reader = reader.option("columns", ",".join(columns))
+        return reader.load()
+
+    def write_spark(self, df, name: str, partition: Any = None, mode: str = "overwrite",
+                    run_id: str | None = None, job: str | None = None) -> int:
+        """Write a Spark DataFrame in one atomic commit, by its tasks (nothing is collected to the
+        driver). Its columns are selected and cast to the table's (in Spark, like ``conform``). With
+        ``partition`` only that partition is replaced; else ``mode`` is ``overwrite`` or ``append``
+        (an append of no rows makes no commit)."""
+        s = spec(name)
+        df = _conform_spark(df, s)
+        if self.backend == "delta-spark":
+            meta = json.dumps({"osmf.run_id": run_id, "osmf.job": job})
+            w = df.write.format("delta").option("userMetadata", meta)
+            if s.partition_by:
+                w = w.partitionBy(s.partition_by)
+            if partition is not None:
+                w = w.mode("overwrite").option("replaceWhere", f"{s.partition_by} = '{partition_string(partition)}'")
+            else:
+                w = w.mode(mode)
+            w.save(str(self.path(name)))
+            return self.version(name)
+        self.ensure(name)
+        w = (df.write.format(SOURCE_NAME).option("path", str(self.path(name)))
+             .option("runId", run_id or "unknown").option("job", job or "unknown"))
+        if s.partition_by:
+            w = w.option("partitionBy", s.partition_by)
+        if partition is not None:
+            w = w.mode("overwrite").option("replacePartition", f"{s.partition_by}={partition_string(partition)}")
+        else:
+            w = w.mode(mode)
+        w.save()
+        return self.version(name)
+
+    def stage_spark(self, df, route_column: str, routes: dict[str, str], report_by: list[str] = (),
+                    report_max: str | None = None, transform: str | None = None,
+                    transform_args: dict | None = None) -> "StagedWrite":
+        """Write a Spark DataFrame to several tables in ONE pass, by its tasks: a row whose
+        ``route_column`` is a key of ``routes`` goes to that table (the table's columns, cast to its
+        types); every row is counted by ``report_by`` (with the max of ``report_max``). Nothing is
+        committed yet: the returned StagedWrite has the counts, and commits (or discards) each table.
+        Only file names and counts reach the driver. delta-rs backend only.
+
+        ``transform`` ("module:function") turns each task's Arrow batches into the rows to route
+        (``function(batches, **transform_args)``, a generator): the last step of a job runs inside
+        the writer's tasks, without a round trip through the JVM; the columns are then checked in
+        the tasks."""
+        if self.backend != "delta-rs":
+            raise NotImplementedError("stage_spark needs the delta-rs backend")
+        route_opts = {}
+        for value, name in routes.items():
+            s = spec(name)
+            missing = [f.name for f in s.schema if f.name not in df.columns]
+            if missing and not transform:
+                raise ValueError(f"rows routed to table {name!r} lack column(s) {missing}; they have {df.columns}")
+            self.ensure(name)
+            route_opts[value] = {"path": str(self.path(name)), "partitionBy": s.partition_by,
+                                 "schema": schema_to_option(s.schema)}
+        from osmf.lake.delta_source import run_routed
+
+        data = run_routed(df, {"routeColumn": route_column, "routes": json.dumps(route_opts),
+                               "reportBy": ",".join(report_by), "reportMax": report_max or "",
+                               "transform": transform or "", "transformArgs": json.dumps(transform_args or {})})
+        counts = [dict(zip([*report_by, "rows", "max"], c)) for c in data["counts"]]
+        return StagedWrite(self, {routes[v]: files for v, files in data["files"].items()}, counts)
+
+    def register_views(self, spark, names: list[str] | None = None) -> list[str]:
+        """Register every existing table (or ``names``) as a Spark temp view of the same name."""
+        done = []
+        for name in names or sorted(TABLES):
+            if self.exists(name):
+                self.read_spark(spark, name).createOrReplaceTempView(name)
+                done.append(name)
+        return done
+
+
+@dataclass
+class StagedWrite:
+    """Files written by the tasks of ``Lake.stage_spark`` and not committed yet: ``files`` per table,
+    ``counts`` per group of the report columns (``rows``, ``max``)."""
+    lake: Lake
+    files: dict[str, list[dict]]
+    counts: list[dict]
+
+    def rows(self, name: str) -> int:
+        return sum(f["rows"] for f in self.files.get(name, []))
+
+    def commit(self, name: str, partition: Any = None, run_id: str | None = None, job: str | None = None) -> int:
+        """ONE Delta commit of the table's staged files: with ``partition`` they replace that partition
+        (even when there are none), else they are appended (none: no commit). Returns the version."""
+        s = spec(name)
+        replace = f"{s.partition_by}={partition_string(partition)}" if partition is not None else None
+        files = self.files.get(name, [])
+        props = commit_properties(run_id, job, {"operation": "spark_write", "partition": partition_string(partition)
+                                                if partition is not None else "", "rows": sum(f["rows"] for f in files)})
+        try:
+            commit_files(str(self.lake.path(name)), s.schema, files, replace is not None, s.partition_by, replace, props)
+        except Exception:
+            # a commit that failed may still have landed: files the table now references are no
+            # longer staged (``discard`` must not delete them); the others stay for ``discard``
+            if self.lake.exists(name):
+                live = set(pa.table(self.lake.table(name).get_add_actions(flatten=True)).column("path").to_pylist())
+                self.files[name] = [f for f in files if f["path"] not in live]
+            raise
+        self.files.pop(name, None)
+        return self.lake.version(name)
+
+    def discard(self) -> None:
+        """Delete every staged file not committed yet."""
+        for name, files in self.files.items():
+            remove_files(str(self.lake.path(name)), files)
+        self.files = {}
+
+
+def summary(lake: Lake) -> str:
+    """Every table of the contract with its version, rows, files and partitions (or how to make it)."""
+    rows = [f"{'table':<24} {'version':>7} {'rows':>10} {'files':>6} {'partitions':>10}  description",
+            "-" * 100]
+    for name, s in TABLES.items():
+        if not lake.exists(name):
+            rows.append(f"{name:<24} {'-':>7} {'-':>10} {'-':>6} {'-':>10}  (not created yet: {s.made_by})")
+            continue
+        dt = lake.table(name)
+        adds = pa.table(dt.get_add_actions(flatten=True))
+        n_rows = sum(adds.column("num_records").to_pylist()) if adds.num_rows else 0
+        parts = len(set(adds.column(f"partition.{s.partition_by}").to_pylist())) if s.partition_by and adds.num_rows else "-"
+        rows.append(f"{name:<24} {dt.version():>7} {n_rows:>10} {adds.num_rows:>6} {parts:>10}  {s.description[:60]}")
+    return "\n".join(rows)

@@ -1,0 +1,1 @@
+"""Plots and HTML reports (the only user of matplotlib)."""
