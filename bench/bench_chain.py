@@ -89,6 +89,7 @@ def main(argv=None) -> int:
 def run_chain(settings, dates: list[str]) -> dict[str, float]:
     from osmf.lake import Lake
     from osmf.lake.spark import get_spark
+    from osmf.runtime.context import JobContext
     from osmf_app.chain import DAILY, STAGES, run_stage
 
     spark, lake = get_spark(settings), Lake(settings)
@@ -96,7 +97,7 @@ def run_chain(settings, dates: list[str]) -> dict[str, float]:
     for stage in STAGES:
         for day in (dates if stage in DAILY else dates[-1:]):
             t = time.perf_counter()
-            run_stage(stage, day, settings, run_id=f"bench-{day}", spark=spark, lake=lake,
+            run_stage(stage, JobContext(settings, day, f"bench-{day}", _lake=lake, _spark=spark),
                       say=lambda m: print("  " + m, flush=True))
             key = f"{stage.dag_id} {day}" if stage not in DAILY else stage.dag_id
             times[key] = times.get(key, 0.0) + time.perf_counter() - t

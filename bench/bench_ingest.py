@@ -8,7 +8,7 @@ driver's peak RSS while ingesting N and 4N events.
 
 One run prints:
 
-* ingest: wall time of ``jobs.ingest_events.run`` in a fresh process (Spark and its Python workers
+* ingest: wall time of ``jobs.ingest_events.ingest_day`` in a fresh process (Spark and its Python workers
   already started: their start-up is not counted), as landing lines/s (every line read, malformed
   ones included);
 * fair baseline: ``pyarrow.json.read_json`` (explicit schema, ``use_threads=False``) of the day's
@@ -112,7 +112,9 @@ def child(args) -> int:
     sampler = _RssSampler()
     sampler.start()
     t = time.perf_counter()
-    res = ingest_events.run(DATE, settings, run_id="bench", spark=spark, lake=Lake(settings))
+    from osmf.runtime.context import JobContext
+
+    res = ingest_events.ingest_day(JobContext(settings, DATE, "bench", _lake=Lake(settings), _spark=spark))
     seconds = time.perf_counter() - t
     sampler.stop.set()
     sampler.join()

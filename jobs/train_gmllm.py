@@ -24,18 +24,6 @@ from osmf.runtime.entrypoint import job_main
 log = logging.getLogger("osmf.train_gmllm")
 
 
-def gmllm_config(group_dim: int, models):
-    """The G-MLLM config for ``group_dim`` group features under the ``[models]`` section."""
-    from osmf_models.gmllm import GMLLMConfig
-
-    cfg = GMLLMConfig.tiny(group_dim) if models.size == "tiny" else GMLLMConfig(group_dim=group_dim)
-    if models.gmllm_epochs:
-        cfg.epochs = models.gmllm_epochs
-    if models.gmllm_max_steps >= 0:
-        cfg.max_steps = models.gmllm_max_steps
-    return cfg
-
-
 def build_model(d, cfg):
     from osmf_models.gmllm import GMLLM
     from osmf_models.gmllm.data import corpus
@@ -68,12 +56,12 @@ def run(ctx: JobContext) -> dict:
     from osmf.reports import plots
     from osmf.tracking import registry
     from osmf.tracking import runs as tracking
-    from osmf_models.gmllm import lifecycle
+    from osmf_models.gmllm import GMLLMConfig, lifecycle
     from osmf_models.gmllm.train import pretrain
 
     settings, lake, run_date = ctx.settings, ctx.lake, ctx.run_date
     d = load_group_data(lake, settings.asset_root, run_date)
-    cfg = gmllm_config(d.G.shape[1], settings.models)
+    cfg = GMLLMConfig.from_section(settings.models, d.G.shape[1])
     model = build_model(d, cfg)
     tracking.setup(settings)
     with mlflow.start_run(run_name=f"gmllm-pretrain-{run_date}") as run:

@@ -13,65 +13,12 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 from osmf.runtime.context import JobContext
 from osmf.runtime.entrypoint import job_main
 
 log = logging.getLogger("osmf.train_group_dpo")
-
-
-def dpo_config(m):
-    """The Group-DPO config under the ``[models]`` section ``m``."""
-    from osmf_models.group_dpo import GroupDPOConfig
-
-    cfg = GroupDPOConfig.tiny() if m.size == "tiny" else GroupDPOConfig()
-    cfg = replace(cfg, beta=m.dpo_beta, group_weighting=m.dpo_group_weighting, pair_source=m.dpo_pair_source)
-    cfg = replace(cfg, epochs=m.dpo_epochs) if m.dpo_epochs else cfg
-    return replace(cfg, max_steps=m.dpo_max_steps) if m.dpo_max_steps >= 0 else cfg
-
-
-def candidate_backgrounds(creatives, products) -> list[str]:
-    """Every distinct background of the creative catalogue (all products)."""
-    from osmf_models.gmllm.data import background_of
-
-    title = dict(zip(products.product_id, products.title))
-    return sorted({background_of(p, title.get(pid, "")) for p, pid in zip(creatives.background_prompt, creatives.product_id)})
-
-
-def build_pairs(d, cfg, grm, assets, renderer):
-    import numpy as np
-    import pandas as pd
-
-    from osmf_models.gmllm.candidates import score_backgrounds
-    from osmf_models.group_dpo.train import grm_pairs, observed_pairs
-
-    parts = []
-    if cfg.pair_source in ("observed", "both"):
-        parts.append(observed_pairs(d.ex, d.frames["group_preference_pairs"], d.frames["creatives"]))
-    if cfg.pair_source in ("grm", "both"):
-        cands = candidate_backgrounds(d.frames["creatives"], d.frames["products"])
-        scores = score_backgrounds(grm, d.ex, [cands] * len(d.ex), assets, renderer)
-        parts.append(grm_pairs(cands, np.stack(scores), cfg.grm_pairs_per_group, cfg.grm_margin))
-    return pd.concat(parts, ignore_index=True)
-
-
-def _train_both(base, d, pairs, I, cfg, say):
-    """Group-DPO and the plain-DPO baseline (pairs pooled per product, the audience's features)."""
-    import numpy as np
-
-    from osmf_models.group_dpo.train import audience_features, train_group_dpo
-
-    say("  Group-DPO (per-group pairs, group-averaged loss)")
-    policy, m_group, c_group = train_group_dpo(base, d.ex, pairs, d.G, I, cfg, say=say)
-    say("  plain DPO baseline (pairs pooled per product, no group conditioning)")
-    G_aud = audience_features(d.ex, d.ex["size"].to_numpy(float))
-    pooled, m_pooled, c_pooled = train_group_dpo(base, d.ex, pairs, G_aud, I, replace(cfg, group_weighting="pairs"),
-                                                 group_keys=np.zeros(len(d.ex), dtype=np.int64), say=say)
-    metrics = {f"group_dpo_{k}": v for k, v in m_group.items()}
-    metrics.update({f"pooled_dpo_{k}": v for k, v in m_pooled.items()})
-    return policy, pooled, G_aud, metrics, c_group, c_pooled
 
 
 def _log_curves(c_group, c_pooled, tmp: Path, run_date: str) -> None:
@@ -96,24 +43,27 @@ def run(ctx: JobContext) -> dict:
     from osmf.tracking import registry
     from osmf.tracking import runs as tracking
     from osmf_models.gmllm import lifecycle
+    from osmf_models.group_dpo import GroupDPOConfig
+    from osmf_models.group_dpo.pairs import build_pairs
+    from osmf_models.group_dpo.train import train_with_pooled_baseline
 
     settings, lake, run_date, say = ctx.settings, ctx.lake, ctx.run_date, ctx.say
     tracking.setup(settings)
     base, base_version = registry.load(registry.GMLLM, "base")
     grm, grm_version = registry.load(registry.GRM, "champion")
-    cfg = dpo_config(settings.models)
+    cfg = GroupDPOConfig.from_section(settings.models)
     d = load_group_data(lake, settings.asset_root, run_date)
     I = d.images(base.cfg.image_size)
     assets = product_assets(d.frames["products"], settings.asset_root)
     renderer = scoring_renderer(d.frames, settings)
-    pairs = build_pairs(d, cfg, grm, assets, renderer)
+    pairs = build_pairs(d.ex, d.frames, cfg, grm, assets, renderer)
     say(f"  {len(pairs)} preference pairs for {len(d.ex)} groups ({pairs.source.value_counts().to_dict()})")
     with mlflow.start_run(run_name=f"group-dpo-{run_date}") as run:
         mlflow.set_tags({"osmf.model": registry.GMLLM, "osmf.stage": "group-dpo", "osmf.run_date": run_date,
                          "osmf.base_version": base_version, "osmf.grm_version": grm_version})
         mlflow.log_params({f"dpo.{k}": v for k, v in cfg.to_dict().items()})
         tracking.log_lineage(lake, d.pinned.lineage())
-        policy, pooled, G_aud, metrics, c_group, c_pooled = _train_both(base, d, pairs, I, cfg, say)
+        policy, pooled, G_aud, metrics, c_group, c_pooled = train_with_pooled_baseline(base, d.ex, pairs, d.G, I, cfg, say)
         reward = lambda gm, G: lifecycle.promotion_metric(gm, grm, d.ex, G, I, assets, renderer)  # noqa: E731
         metrics.update(base_grm_reward=reward(base, d.G), group_dpo_grm_reward=reward(policy, d.G),
                        pooled_dpo_grm_reward=reward(pooled, G_aud),

@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import json
 import os
-import secrets as _secrets
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -33,19 +31,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from osmf_app.airflow_local import DAGS_DIR
+from osmf_app.stack_env import StackEnv
+from osmf_app.stack_postgres import ADMIN, BIN, PostgresBootstrap, StackError, postgres_bindir
 
-BIN = Path(sys.executable).parent
-PG_USER = "osmf"  # the database role every service connects as
-ADMIN = "admin"  # the Airflow user (simple auth manager)
 UP_ORDER = ("postgres", "mlflow", "spark-master", "spark-worker", "airflow-apiserver", "airflow-scheduler",
             "airflow-dag-processor", "airflow-triggerer")
 DOWN_ORDER = ("airflow-scheduler", "airflow-triggerer", "airflow-dag-processor", "airflow-apiserver",
               "spark-worker", "spark-master", "mlflow", "postgres")
-
-
-class StackError(RuntimeError):
-    """The stack cannot start or stop; the message says which service and what to do."""
 
 
 @dataclass
@@ -81,105 +73,12 @@ def _port_open(host: str, port: int) -> bool:
         return s.connect_ex((host, port)) == 0
 
 
-def postgres_bindir(configured: str = "") -> Path:
-    """Where Debian's PostgreSQL server lives (the newest of /usr/lib/postgresql/*/bin), or
-    ``[stack].postgres_bin``."""
-    candidates = [Path(configured)] if configured else sorted(
-        Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
-        reverse=True)
-    for d in candidates:
-        if (d / "postgres").exists() and (d / "initdb").exists():
-            return d
-    raise StackError("the PostgreSQL server is not installed (no /usr/lib/postgresql/*/bin/postgres): "
-                     "`make setup` installs Debian's postgresql when run as root, or `apt-get install postgresql`, "
-                     "or set [stack].postgres_bin")
-
-
-class Stack:
+class Stack(StackEnv, PostgresBootstrap):
     def __init__(self, settings, cfg):
         self.settings, self.cfg = settings, cfg
         self.home = Path(settings.home).resolve()
         self.dir = settings.stack_root.resolve()
         self.pg_user = "postgres" if os.geteuid() == 0 else None  # Postgres refuses to run as root
-
-    # -- files ---------------------------------------------------------------------------------------
-    def secrets(self) -> dict:
-        """Passwords and keys, generated once into ``secrets.json`` (mode 600)."""
-        path = self.dir / "secrets.json"
-        if path.exists():
-            return json.loads(path.read_text())
-        from cryptography.fernet import Fernet
-
-        self.dir.mkdir(parents=True, exist_ok=True)
-        values = {"postgres_password": _secrets.token_urlsafe(18), "airflow_admin_password": _secrets.token_urlsafe(12),
-                  "airflow_jwt_secret": _secrets.token_urlsafe(32), "airflow_api_secret_key": _secrets.token_urlsafe(32),
-                  "airflow_fernet_key": Fernet.generate_key().decode()}
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(values, fh, indent=1)
-        return values
-
-    def urls(self) -> dict[str, str]:
-        c = self.cfg
-        return {"airflow": f"http://{c.host}:{c.airflow_port}", "mlflow": f"http://{c.host}:{c.mlflow_port}",
-                "spark": f"spark://{c.host}:{c.spark_master_port}",
-                "spark_ui": f"http://{c.host}:{c.spark_master_ui_port}",
-                "postgres": f"postgresql://{PG_USER}@{c.host}:{c.postgres_port}"}
-
-    def db_url(self, db: str) -> str:
-        pw = self.secrets()["postgres_password"]
-        return f"postgresql+psycopg2://{PG_USER}:{pw}@{self.cfg.host}:{self.cfg.postgres_port}/{db}"
-
-    def client_env(self) -> dict[str, str]:
-        """What every Airflow process, task and client of the stack needs (``env.sh``). The same
-        keys are set in docker-compose.yml (with container host names)."""
-        s, c, u = self.secrets(), self.cfg, self.urls()
-        airflow_home = self.dir / "airflow"
-        return {
-            "AIRFLOW_HOME": str(airflow_home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_DIR),
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__PARALLELISM": "4",
-            "AIRFLOW__CORE__FERNET_KEY": s["airflow_fernet_key"],
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{u['airflow']}/execution/",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.dir / "airflow-passwords.json"),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.db_url("airflow"),
-            "AIRFLOW__API__HOST": c.host,
-            "AIRFLOW__API__PORT": str(c.airflow_port),
-            "AIRFLOW__API__SECRET_KEY": s["airflow_api_secret_key"],
-            "AIRFLOW__API_AUTH__JWT_SECRET": s["airflow_jwt_secret"],
-            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(airflow_home / "logs"),
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(c.airflow_log_port),
-            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(c.triggerer_log_port),
-            "OSMF_HOME": str(self.home),
-            "OSMF_SPARK_MASTER": u["spark"],
-            "OSMF_SPARK_DRIVER_HOST": c.host,
-            "OSMF_SPARK_DRIVER_BIND_ADDRESS": c.host,
-            "OSMF_SPARK_CORES_MAX": "1",  # two tasks (ingest of one date, regroup of another) share the worker
-            "OSMF_MLFLOW_TRACKING_URI": u["mlflow"],
-        }
-
-    def _process_env(self) -> dict[str, str]:
-        from osmf.config.settings import offline_env
-
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-        env.update(offline_env())
-        env.update(self.client_env())
-        env.update({"SPARK_LOCAL_IP": self.cfg.host, "SPARK_LOG_DIR": str(self.dir / "logs"),
-                    "SPARK_NO_DAEMONIZE": "1", "GX_ANALYTICS_ENABLED": "false", "PYTHONUNBUFFERED": "1",
-                    "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"})
-        return env
-
-    def write_env_file(self) -> Path:
-        path = self.dir / "env.sh"
-        lines = ["# the stack's environment: `source` this file, then use `airflow`, `osmf` or `mlflow`"]
-        lines += [f"export {k}='{v}'" for k, v in self.client_env().items()]
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write("\n".join(lines) + "\n")
-        return path
 
     # -- the services --------------------------------------------------------------------------------
     def services(self) -> dict[str, Service]:
@@ -222,76 +121,6 @@ class Stack:
             Service("airflow-dag-processor", [airflow, "dag-processor"], "-", airflow_part("dag_processor")),
             Service("airflow-triggerer", [airflow, "triggerer", "--skip-serve-logs"], "-", airflow_part("triggerer")),
         ]}
-
-    # -- Postgres ----------------------------------------------------------------------------------
-    def _pg_connect(self, db: str = "postgres"):
-        import psycopg2
-
-        return psycopg2.connect(host=self.cfg.host, port=self.cfg.postgres_port, user=PG_USER, dbname=db,
-                                password=self.secrets()["postgres_password"], connect_timeout=3)
-
-    def _postgres_ready(self) -> bool:
-        try:
-            self._pg_connect().close()
-            return True
-        except Exception:
-            return False
-
-    def _init_postgres(self, say) -> None:
-        data = self.dir / "postgres"
-        if (data / "PG_VERSION").exists():
-            return
-        say(f"postgres: initdb {data}")
-        data.mkdir(parents=True, exist_ok=True)
-        pwfile = self.dir / "pgpass.tmp"
-        pwfile.write_text(self.secrets()["postgres_password"] + "\n")
-        os.chmod(pwfile, 0o600)
-        if self.pg_user:
-            import shutil
-
-            for p in (data, pwfile):
-                shutil.chown(p, self.pg_user, self.pg_user)
-            if subprocess.run(["test", "-w", str(data)], user=self.pg_user).returncode != 0:
-                raise StackError(f"the '{self.pg_user}' user cannot reach {data}: as root, Postgres runs as "
-                                 f"'{self.pg_user}', so OSMF_HOME ({self.home}) must not be under a private (0700) folder")
-        os.chmod(data, 0o700)
-        try:
-            res = subprocess.run([str(postgres_bindir(self.cfg.postgres_bin) / "initdb"), "-D", str(data), "-U", PG_USER,
-                                  f"--pwfile={pwfile}", "--auth=scram-sha-256", "-E", "UTF8", "--locale=C"],
-                                 user=self.pg_user, capture_output=True, text=True)
-        finally:
-            pwfile.unlink(missing_ok=True)
-        if res.returncode != 0:
-            raise StackError(f"initdb failed:\n{res.stderr[-2000:]}")
-
-    def _create_databases(self, say) -> None:
-        conn = self._pg_connect()
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            for db in ("airflow", "mlflow"):
-                cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db,))
-                if cur.fetchone() is None:
-                    say(f"postgres: create database {db}")
-                    cur.execute(f'CREATE DATABASE "{db}"')
-        conn.close()
-
-    def _migrate_airflow(self, say) -> None:
-        stamp = self.dir / "airflow" / ".migrated"
-        if stamp.exists():
-            return
-        say("airflow: db migrate (first start)")
-        (self.dir / "airflow").mkdir(parents=True, exist_ok=True)
-        pw = self.dir / "airflow-passwords.json"
-        if not pw.exists():
-            fd = os.open(pw, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                json.dump({ADMIN: self.secrets()["airflow_admin_password"]}, fh)
-        with open(self.dir / "logs" / "airflow-migrate.log", "w") as log:
-            res = subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=self._process_env(), stdout=log,
-                                 stderr=subprocess.STDOUT)
-        if res.returncode != 0:
-            raise StackError(f"airflow db migrate failed: see {self.dir / 'logs' / 'airflow-migrate.log'}")
-        stamp.touch()
 
     # -- processes -----------------------------------------------------------------------------------
     def _pidfile(self, name: str) -> Path:

@@ -6,10 +6,10 @@ Two backends behind one interface, chosen by the ``lake_backend`` setting:
   the PySpark 4 Python Data Source ``osmf_delta`` (``osmf.lake.delta_source``, beside this module):
   reads prune files by partition (``partition=``, or a ``where`` on the partition column, pushed
   down), writes are made by the tasks with one commit on the driver. A Spark DataFrame is never
-  collected to the driver: ``conform`` refuses one, and ``replace_partition``, ``overwrite`` and
-  ``merge_insert`` hand it to the writer. ``stage_spark`` writes several tables in one pass (by
-  ``mapInArrow`` tasks that return only their files and counts) and leaves the commits to the caller. MERGE, partition replace, delete, optimize and vacuum of Arrow
-  or pandas data run in delta-rs.
+  collected to the driver: ``conform`` refuses one, and ``replace_partition`` and ``overwrite``
+  hand it to the writer. ``stage_spark`` writes several tables in one pass (by
+  ``mapInArrow`` tasks that return only their files and counts) and leaves the commits to the caller. the dimensions' upsert (a MERGE), partition replace,
+  delete, optimize and vacuum of Arrow or pandas data run in delta-rs.
 * ``delta-spark``: native ``format("delta")`` for a Spark that has the Delta jars on its classpath
   (the docker-compose image, a cluster). It cannot run on the offline dev machine (no Maven), so it
   is kept small and is not exercised by the test suite.
@@ -20,16 +20,15 @@ which run wrote which version.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from osmf.lake.delta_source import (SOURCE_NAME, commit_files, commit_properties, partition_string, remove_files,
-                                schema_to_option)
+from osmf.lake.delta_source import commit_files, commit_properties, partition_string, remove_files
 from osmf.config.settings import Settings, load_settings
+from osmf.lake.spark_io import SparkIO
 from osmf.lake.tables import TABLES, TableSpec, spec
 
 
@@ -66,20 +65,7 @@ def conform(data: Any, table_spec: TableSpec) -> pa.Table:
     return pa.Table.from_arrays(cols, schema=table_spec.schema)
 
 
-def _conform_spark(df, table_spec: TableSpec):
-    """The Spark DataFrame with exactly the table's columns, in order, cast to its types (lazily, in
-    the tasks); a missing column is an error that names it."""
-    from pyspark.sql import functions as F
-    from pyspark.sql.pandas.types import from_arrow_schema
-
-    missing = [f.name for f in table_spec.schema if f.name not in df.columns]
-    if missing:
-        raise ValueError(f"data for table {table_spec.name!r} lacks column(s) {missing}; it has {df.columns}")
-    types = from_arrow_schema(table_spec.schema, prefer_timestamp_ntz=False)
-    return df.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in types.fields])
-
-
-class Lake:
+class Lake(SparkIO):
     """All Delta I/O of the project. ``Lake()`` uses the process settings."""
 
     def __init__(self, settings: Settings | None = None):
@@ -204,37 +190,6 @@ class Lake:
                         commit_properties=commit_properties(run_id, job))
         return self.version(name)
 
-    def merge_insert(self, name: str, data: Any, run_id: str | None = None, job: str | None = None,
-                     partition: Any = None) -> dict:
-        """MERGE: insert the rows whose key is not in the table yet; existing keys are left as they
-        are. ``data`` must be unique on the key. With ``partition`` the match is restricted to that
-        partition (keys are then unique per partition). Returns delta-rs merge metrics; for a Spark
-        DataFrame, an anti-join with the table's keys appended by the tasks (``num_target_rows_inserted``)."""
-        s = spec(name)
-        if is_spark(data):
-            return self._insert_new_spark(data, name, run_id, job, partition)
-        tbl = conform(data, s)
-        self.ensure(name)
-        pred = " AND ".join(f"t.{k} = s.{k}" for k in s.key)
-        if partition is not None:
-            pred += f" AND t.{s.partition_by} = '{partition_string(partition)}'"
-        return (self.table(name)
-                .merge(tbl, pred, source_alias="s", target_alias="t",
-                       commit_properties=commit_properties(run_id, job, {"operation": "merge_insert"}))
-                .when_not_matched_insert_all()
-                .execute())
-
-    def _insert_new_spark(self, df, name: str, run_id: str | None, job: str | None, partition: Any) -> dict:
-        s = spec(name)
-        if self.exists(name):
-            keys = self.read_spark(df.sparkSession, name, partition=partition, columns=list(s.key))
-            df = df.join(keys, list(s.key), "left_anti")
-        before = self.version(name) if self.exists(name) else None
-        self.write_spark(df, name, mode="append", run_id=run_id, job=job)
-        if self.version(name) == before:
-            return {"num_target_rows_inserted": 0}
-        return {"num_target_rows_inserted": int(self.history(name, 1)[0].get("osmf.rows", 0))}
-
     def upsert(self, name: str, data: Any, run_id: str | None = None, job: str | None = None) -> dict:
         """MERGE: update every matched row, insert the rest (for dimension tables)."""
         s = spec(name)
@@ -254,107 +209,6 @@ class Lake:
     def vacuum(self, name: str, retention_hours: int = 168, dry_run: bool = True) -> list[str]:
         return self.table(name).vacuum(retention_hours=retention_hours, dry_run=dry_run,
                                        enforce_retention_duration=retention_hours >= 168)
-
-    # -- Spark ---------------------------------------------------------------------------------------
-    def read_spark(self, spark, name: str, version: int | None = None, partition: Any = None,
-                   columns: list[str] | None = None):
-        """A Spark DataFrame over the table (optionally one version, one partition, some columns).
-        Only the partition's files are read; a filter on the partition column (``where``) prunes
-        files the same way (pushed down to the data source)."""
-        s = spec(name)
-        if not self.exists(name):
-            self.table(name)  # raises TableNotFound with the hint
-        if self.backend == "delta-spark":
-            reader = spark.read.format("delta")
-            if version is not None:
-                reader = reader.option("versionAsOf", version)
-            df = reader.load(str(self.path(name)))
-            if partition is not None:
-                df = df.where(f"{s.partition_by} = '{partition_string(partition)}'")
-            return df.select(*columns) if columns else df
-        reader = spark.read.format(SOURCE_NAME).option("path", str(self.path(name)))
-        if version is not None:
-            reader = reader.option("versionAsOf", str(version))
-        if partition is not None:
-            reader = reader.option("partition", f"{s.partition_by}={partition_string(partition)}")
-        if columns:
-            unknown = [c for c in columns if c not in s.schema.names]
-            if unknown:
-                raise ValueError(f"table {name!r} has no column(s) {unknown}")
-            reader = reader.option("columns", ",".join(columns))
-        return reader.load()
-
-    def write_spark(self, df, name: str, partition: Any = None, mode: str = "overwrite",
-                    run_id: str | None = None, job: str | None = None) -> int:
-        """Write a Spark DataFrame in one atomic commit, by its tasks (nothing is collected to the
-        driver). Its columns are selected and cast to the table's (in Spark, like ``conform``). With
-        ``partition`` only that partition is replaced; else ``mode`` is ``overwrite`` or ``append``
-        (an append of no rows makes no commit)."""
-        s = spec(name)
-        df = _conform_spark(df, s)
-        if self.backend == "delta-spark":
-            meta = json.dumps({"osmf.run_id": run_id, "osmf.job": job})
-            w = df.write.format("delta").option("userMetadata", meta)
-            if s.partition_by:
-                w = w.partitionBy(s.partition_by)
-            if partition is not None:
-                w = w.mode("overwrite").option("replaceWhere", f"{s.partition_by} = '{partition_string(partition)}'")
-            else:
-                w = w.mode(mode)
-            w.save(str(self.path(name)))
-            return self.version(name)
-        self.ensure(name)
-        w = (df.write.format(SOURCE_NAME).option("path", str(self.path(name)))
-             .option("runId", run_id or "unknown").option("job", job or "unknown"))
-        if s.partition_by:
-            w = w.option("partitionBy", s.partition_by)
-        if partition is not None:
-            w = w.mode("overwrite").option("replacePartition", f"{s.partition_by}={partition_string(partition)}")
-        else:
-            w = w.mode(mode)
-        w.save()
-        return self.version(name)
-
-    def stage_spark(self, df, route_column: str, routes: dict[str, str], report_by: list[str] = (),
-                    report_max: str | None = None, transform: str | None = None,
-                    transform_args: dict | None = None) -> "StagedWrite":
-        """Write a Spark DataFrame to several tables in ONE pass, by its tasks: a row whose
-        ``route_column`` is a key of ``routes`` goes to that table (the table's columns, cast to its
-        types); every row is counted by ``report_by`` (with the max of ``report_max``). Nothing is
-        committed yet: the returned StagedWrite has the counts, and commits (or discards) each table.
-        Only file names and counts reach the driver. delta-rs backend only.
-
-        ``transform`` ("module:function") turns each task's Arrow batches into the rows to route
-        (``function(batches, **transform_args)``, a generator): the last step of a job runs inside
-        the writer's tasks, without a round trip through the JVM; the columns are then checked in
-        the tasks."""
-        if self.backend != "delta-rs":
-            raise NotImplementedError("stage_spark needs the delta-rs backend")
-        route_opts = {}
-        for value, name in routes.items():
-            s = spec(name)
-            missing = [f.name for f in s.schema if f.name not in df.columns]
-            if missing and not transform:
-                raise ValueError(f"rows routed to table {name!r} lack column(s) {missing}; they have {df.columns}")
-            self.ensure(name)
-            route_opts[value] = {"path": str(self.path(name)), "partitionBy": s.partition_by,
-                                 "schema": schema_to_option(s.schema)}
-        from osmf.lake.delta_source import run_routed
-
-        data = run_routed(df, {"routeColumn": route_column, "routes": json.dumps(route_opts),
-                               "reportBy": ",".join(report_by), "reportMax": report_max or "",
-                               "transform": transform or "", "transformArgs": json.dumps(transform_args or {})})
-        counts = [dict(zip([*report_by, "rows", "max"], c)) for c in data["counts"]]
-        return StagedWrite(self, {routes[v]: files for v, files in data["files"].items()}, counts)
-
-    def register_views(self, spark, names: list[str] | None = None) -> list[str]:
-        """Register every existing table (or ``names``) as a Spark temp view of the same name."""
-        done = []
-        for name in names or sorted(TABLES):
-            if self.exists(name):
-                self.read_spark(spark, name).createOrReplaceTempView(name)
-                done.append(name)
-        return done
 
 
 @dataclass

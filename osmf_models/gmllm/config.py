@@ -39,3 +39,14 @@ class GMLLMConfig(ConfigMixin):
         return cls(group_dim=group_dim, vocab_size=300, hidden=32, layers=1, heads=2, kv_heads=1,
                    intermediate=64, max_positions=96, image_size=16, group_tokens=1, image_tokens=1,
                    max_new_tokens=48, epochs=10, batch_size=16)
+
+    @classmethod
+    def from_section(cls, m, group_dim: int) -> "GMLLMConfig":
+        """The config a ``[models]`` settings section asks for (``size``, ``gmllm_epochs``,
+        ``gmllm_max_steps``), for ``group_dim`` group features."""
+        cfg = cls.tiny(group_dim) if m.size == "tiny" else cls(group_dim=group_dim)
+        if m.gmllm_epochs:
+            cfg.epochs = m.gmllm_epochs
+        if m.gmllm_max_steps >= 0:
+            cfg.max_steps = m.gmllm_max_steps
+        return cfg

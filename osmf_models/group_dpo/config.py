@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from osmf_models.common import ConfigMixin
 
@@ -40,3 +40,12 @@ class GroupDPOConfig(ConfigMixin):
     @classmethod
     def tiny(cls) -> "GroupDPOConfig":
         return cls(lora_r=4, lora_alpha=8, epochs=3, batch_size=16)
+
+    @classmethod
+    def from_section(cls, m) -> "GroupDPOConfig":
+        """The config a ``[models]`` settings section asks for (``size``, ``dpo_beta``,
+        ``dpo_group_weighting``, ``dpo_pair_source``, ``dpo_epochs``, ``dpo_max_steps``)."""
+        cfg = cls.tiny() if m.size == "tiny" else cls()
+        cfg = replace(cfg, beta=m.dpo_beta, group_weighting=m.dpo_group_weighting, pair_source=m.dpo_pair_source)
+        cfg = replace(cfg, epochs=m.dpo_epochs) if m.dpo_epochs else cfg
+        return replace(cfg, max_steps=m.dpo_max_steps) if m.dpo_max_steps >= 0 else cfg

@@ -154,3 +154,20 @@ def train_group_dpo(ref: GMLLM, ex: pd.DataFrame, pairs: pd.DataFrame, G: torch.
                "seconds": time.perf_counter() - t0}
     log.info("DPO (%s weighting): %s", cfg.group_weighting, metrics)
     return policy, metrics, curves
+
+
+def train_with_pooled_baseline(base: GMLLM, ex: pd.DataFrame, pairs: pd.DataFrame, G: torch.Tensor, I: torch.Tensor,
+                               cfg: GroupDPOConfig, say=print):
+    """Group-DPO, and the plain-DPO baseline on the same pairs pooled per product with the audience's
+    features (no group conditioning): (policy, pooled, audience features, metrics, curves of each)."""
+    from dataclasses import replace
+
+    say("  Group-DPO (per-group pairs, group-averaged loss)")
+    policy, m_group, c_group = train_group_dpo(base, ex, pairs, G, I, cfg, say=say)
+    say("  plain DPO baseline (pairs pooled per product, no group conditioning)")
+    G_aud = audience_features(ex, ex["size"].to_numpy(float))
+    pooled, m_pooled, c_pooled = train_group_dpo(base, ex, pairs, G_aud, I, replace(cfg, group_weighting="pairs"),
+                                                 group_keys=np.zeros(len(ex), dtype=np.int64), say=say)
+    metrics = {f"group_dpo_{k}": v for k, v in m_group.items()}
+    metrics.update({f"pooled_dpo_{k}": v for k, v in m_pooled.items()})
+    return policy, pooled, G_aud, metrics, c_group, c_pooled
