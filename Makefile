@@ -9,11 +9,12 @@ export HF_DATASETS_OFFLINE := 1
 export SPARK_LOCAL_IP := 127.0.0.1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup postgres demo test bench bench-grouping bench-chain stack-up stack-status stack-down clean help
+.PHONY: setup postgres demo test test-quick bench bench-grouping bench-chain stack-up stack-status stack-down clean help
 
 help:
 	@echo "make demo   - set up .venv and run the main job (small world -> the nightly chain through Airflow -> A/B report)"
-	@echo "make test   - set up .venv and run the test suite"
+	@echo "make test   - set up .venv and run the test suite (what CI runs)"
+	@echo "make test-quick - the suite without the slow and stack tests (your own loop; no Postgres needed)"
 	@echo "make bench  - ingest benchmark (5M events: lines/s vs the fair parse+write baseline, json.loads and the old baseline; driver peak RSS at 5M and 20M)"
 	@echo "make bench-grouping - grouping (engine auto) vs scikit-learn: 1000x500 (goal <= 2x), 10x200000, 10000x200 products x users"
 	@echo "make bench-chain - the nightly chain on the medium world (stage times, driver peak RSS)"
@@ -43,7 +44,10 @@ demo: $(STAMP)
 	PYSPARK_PYTHON=$(abspath $(BIN)/python) $(BIN)/osmf demo
 
 test: $(STAMP) postgres
-	PYSPARK_PYTHON=$(abspath $(BIN)/python) $(BIN)/python -m pytest -q
+	PYSPARK_PYTHON=$(abspath $(BIN)/python) $(BIN)/python -m pytest -q --durations=15
+
+test-quick: $(STAMP)
+	PYSPARK_PYTHON=$(abspath $(BIN)/python) $(BIN)/python -m pytest -q -m "not slow and not stack" --durations=10
 
 bench: $(STAMP)
 	PYSPARK_PYTHON=$(abspath $(BIN)/python) $(BIN)/python bench/bench_ingest.py

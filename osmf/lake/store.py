@@ -8,8 +8,9 @@ Two backends behind one interface, chosen by the ``lake_backend`` setting:
   down), writes are made by the tasks with one commit on the driver. A Spark DataFrame is never
   collected to the driver: ``conform`` refuses one, and ``replace_partition`` and ``overwrite``
   hand it to the writer. ``stage_spark`` writes several tables in one pass (by
-  ``mapInArrow`` tasks that return only their files and counts) and leaves the commits to the caller. the dimensions' upsert (a MERGE), partition replace,
-  delete, optimize and vacuum of Arrow or pandas data run in delta-rs.
+  ``mapInArrow`` tasks that return only their files and counts) and leaves the commits to the
+  caller. The dimensions' upsert (a MERGE), partition replace, delete, optimize and vacuum of Arrow
+  or pandas data run in delta-rs. The Spark reads and writes are in ``osmf.lake.spark_io``.
 * ``delta-spark``: native ``format("delta")`` for a Spark that has the Delta jars on its classpath
   (the docker-compose image, a cluster). It cannot run on the offline dev machine (no Maven), so it
   is kept small and is not exercised by the test suite.
