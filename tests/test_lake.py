@@ -26,7 +26,7 @@ def _files(path):
 
 
 def test_missing_table_says_which_and_how(scratch_settings):
-    with pytest.raises(TableNotFound, match=r"'impressions'.*osmf ingest --date"):
+    with pytest.raises(TableNotFound, match=r"'impressions'.*osmf ingest --run-date"):
         Lake(scratch_settings).read_arrow("impressions")
 
 
@@ -234,7 +234,7 @@ def test_a_failed_commit_keeps_what_landed_and_discards_the_rest(scratch_setting
     them (the commit landed and only its reply was lost): those are data and stay."""
     from pyspark.sql import functions as F
 
-    import osmf.lake as lake_module
+    import osmf.lake.store as lake_module
 
     lake = Lake(scratch_settings)
     staged = lake.stage_spark(_spark_events(spark, 10).withColumn("route", F.lit("new")).repartition(2),
