@@ -145,13 +145,14 @@ def cmd_sql(args, settings) -> int:
     from osmf.lake import sqlrun
 
     if args.list:
-        for f in sorted(sqlrun.SQL_DIR.glob("*.sql")):
-            q = sqlrun.load_query(str(f))
+        for q in sqlrun.list_queries(settings.sql_dir):
             params = ", ".join(f"{k}{'=' + d if d else ''}" for k, (d, _) in q.params.items())
             print(f"{q.name:<36} {q.description}  [{params}]")
         return 0
-    q = sqlrun.load_query(args.query)
-    print(sqlrun.render(sqlrun.run_query(q, dict(args.param), args.engine), args.format))
+    from osmf.lake import Lake
+
+    q = sqlrun.load_query(args.query, settings.sql_dir)
+    print(sqlrun.render(sqlrun.run_query(q, dict(args.param), Lake(settings), args.engine), args.format))
     return 0
 
 

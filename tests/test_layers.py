@@ -378,6 +378,26 @@ def long_definitions(root: Path, folders=CODE) -> list[str]:
     return bad
 
 
+# below the app layer only the settings loader reads the environment; the rest gets Settings passed down
+ENVIRONMENT_READERS = ("osmf/config/settings.py",)
+
+
+def environment_reads(root: Path) -> list[str]:
+    """``os.environ`` / ``os.getenv`` / ``os.putenv`` in jobs/, osmf/ and osmf_models/, outside the settings loader."""
+    bad = []
+    for src in _sources(root, ("jobs", "osmf", "osmf_models")):
+        if src.rel in ENVIRONMENT_READERS:
+            continue
+        for node, scope in _scoped(src.tree):
+            if (isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv", "putenv")
+                    and isinstance(node.value, ast.Name) and node.value.id == "os"):
+                bad.append(f"{src.rel}:{node.lineno} in {_where(scope)}: os.{node.attr} (take it from Settings)")
+            elif isinstance(node, ast.ImportFrom) and node.module == "os" and any(
+                    a.name in ("environ", "getenv", "putenv") for a in node.names):
+                bad.append(f"{src.rel}:{node.lineno} in {_where(scope)}: from os import (take it from Settings)")
+    return bad
+
+
 def heavy_imports(root: Path, module: str = "osmf_app.chain", heavy=HEAVY_AT_DAG_PARSE) -> list[str]:
     """The heavy libraries a fresh interpreter has imported once it has imported ``module``."""
     code = (f"import json, sys, {module}; heavy = set(sys.argv[1:]); "
@@ -570,6 +590,23 @@ def test_the_length_checker_catches_long_functions_and_classes(tmp_path):
     assert sorted(long_definitions(root)) == sorted([
         f"jobs/j.py:1 function g is {MAX_FUNCTION_LINES + 1} lines (at most {MAX_FUNCTION_LINES})",
         f"bench/b.py:1 class C is {MAX_CLASS_LINES + 1} lines (at most {MAX_CLASS_LINES})"])
+
+
+def test_the_environment_checker_catches_reads_below_the_app_layer(tmp_path):
+    root = _plant(tmp_path, {
+        "osmf/grouping/a.py": "import os\n\ndef f():\n    return os.environ.get('OSMF_X')\n",
+        "jobs/j.py": "from os import getenv\n",
+        "osmf/config/settings.py": "import os\nENV = os.environ\n",  # the settings loader: allowed
+        "osmf_app/cli.py": "import os\nHOME = os.environ['HOME']\n",  # the app layer: allowed
+        "osmf/lake/b.py": "import os\nP = os.path.join('a', 'b')\n",  # not the environment
+    })
+    assert environment_reads(root) == [
+        "jobs/j.py:1 in <module>: from os import (take it from Settings)",
+        "osmf/grouping/a.py:4 in f: os.environ (take it from Settings)"]
+
+
+def test_nothing_below_the_app_layer_reads_the_environment():
+    assert environment_reads(ROOT) == []
 
 
 def test_the_heavy_import_checker_catches_a_heavy_import_at_parse_time(tmp_path):

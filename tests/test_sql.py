@@ -108,13 +108,13 @@ def _assert_renders(df: pd.DataFrame, n_rows: int, totals: dict) -> None:
 
 
 @pytest.mark.parametrize("path", SQL_FILES, ids=[p.stem for p in SQL_FILES])
-def test_every_sql_file_runs_on_both_engines(path, ingested, regrouped, lake, spark):
+def test_every_sql_file_runs_on_both_engines(path, ingested, regrouped, settings, lake, spark):
     dates = sorted(ingested)
-    q = sqlrun.load_query(str(path))
+    q = sqlrun.load_query(str(path), settings.sql_dir)
     assert q.description, f"{path.name} needs a description comment"
     params = {k: dates[0] if "start" in k else dates[-1] for k, (default, _) in q.params.items() if default is None}
-    via_spark = sqlrun.run_query(q, params, "spark", lake, spark)
-    via_duck = sqlrun.run_query(q, params, "duckdb", lake)
+    via_spark = sqlrun.run_query(q, params, lake, "spark", spark)
+    via_duck = sqlrun.run_query(q, params, lake, "duckdb")
     assert len(via_spark) > 0
     norm = lambda df: df.astype(str).sort_values(list(df.columns)).reset_index(drop=True)  # noqa: E731
     pd.testing.assert_frame_equal(norm(via_spark), norm(via_duck))
@@ -124,22 +124,22 @@ def test_every_sql_file_runs_on_both_engines(path, ingested, regrouped, lake, sp
     _assert_renders(via_spark, n_rows, totals)
 
 
-def test_daily_ctr_adds_up_to_impressions(ingested, lake, spark):
+def test_daily_ctr_adds_up_to_impressions(ingested, settings, lake, spark):
     dates = sorted(ingested)
-    q = sqlrun.load_query("daily_ctr_by_product_creative")
-    df = sqlrun.run_query(q, {"start_date": dates[0], "end_date": dates[-1]}, "duckdb", lake)
+    q = sqlrun.load_query("daily_ctr_by_product_creative", settings.sql_dir)
+    df = sqlrun.run_query(q, {"start_date": dates[0], "end_date": dates[-1]}, lake, "duckdb")
     imp = lake.read_pandas("impressions")
     assert df.impressions.sum() == len(imp)
     assert df.clicks.sum() == imp.clicked.sum()
 
 
-def test_parameter_errors_are_clear(ingested, lake):
-    q = sqlrun.load_query("category_daily_volume")
+def test_parameter_errors_are_clear(ingested, settings, lake):
+    q = sqlrun.load_query("category_daily_volume", settings.sql_dir)
     with pytest.raises(ValueError, match="needs --param end_date"):
-        sqlrun.run_query(q, {"start_date": "2026-01-01"}, "duckdb", lake)
+        sqlrun.run_query(q, {"start_date": "2026-01-01"}, lake, "duckdb")
     with pytest.raises(ValueError, match="no parameter"):
-        sqlrun.run_query(q, {"start_date": "x", "end_date": "y", "k": "1"}, "duckdb", lake)
+        sqlrun.run_query(q, {"start_date": "x", "end_date": "y", "k": "1"}, lake, "duckdb")
     with pytest.raises(FileNotFoundError):
-        sqlrun.load_query("no_such_query")
-    inline = sqlrun.load_query("SELECT COUNT(*) AS n FROM impressions WHERE clicked = :c")
-    assert int(sqlrun.run_query(inline, {"c": "1"}, "duckdb", lake).n[0]) == int(lake.read_pandas("impressions").clicked.sum())
+        sqlrun.load_query("no_such_query", settings.sql_dir)
+    inline = sqlrun.load_query("SELECT COUNT(*) AS n FROM impressions WHERE clicked = :c", settings.sql_dir)
+    assert int(sqlrun.run_query(inline, {"c": "1"}, lake, "duckdb").n[0]) == int(lake.read_pandas("impressions").clicked.sum())

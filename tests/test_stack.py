@@ -57,13 +57,18 @@ def _osmf(home: Path, *args, timeout=600) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def stack_home():
-    """A tiny world and a settings file in a fresh home that the `postgres` user can reach (as root,
-    Postgres runs as that user); every service on a free port."""
+    """A tiny world of ONE day (the tiny preset's two days of impressions on one date: each landed
+    date sets off the whole asset chain, so one date is one chain) and a settings file in a fresh
+    home that the `postgres` user can reach (as root, Postgres runs as that user); every service on
+    a free port."""
+    import dataclasses
+
     from osmf.world import WorldConfig, generate_world
 
     home = Path(tempfile.mkdtemp(prefix="osmf-stack-"))
     home.chmod(0o755)
-    generate_world(WorldConfig.preset("tiny"), home)
+    tiny = WorldConfig.preset("tiny")
+    generate_world(dataclasses.replace(tiny, days=1, impressions_per_day=tiny.days * tiny.impressions_per_day), home)
     ports = _free_ports(9)
     keys = ("postgres_port", "mlflow_port", "airflow_port", "airflow_log_port", "triggerer_log_port",
             "spark_master_port", "spark_master_ui_port", "spark_worker_ui_port")
@@ -78,11 +83,10 @@ def stack_home():
 
 
 def _stack(home: Path):
-    from osmf.config.settings import load_settings, load_stack
-    from osmf_app.stack import Stack
+    from osmf_app.stack import stack_for
+    from osmf.config.settings import load_settings
 
-    env = {"OSMF_HOME": str(home)}
-    return Stack(load_settings(env), load_stack(env))
+    return stack_for(load_settings({"OSMF_HOME": str(home)}))
 
 
 def _tables(home: Path) -> dict:

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from osmf.config.settings import Settings, apply_offline_env, load_settings
+from osmf.config.settings import Settings, apply_offline_env
 
 _SESSION = None
 
 
-def get_spark(settings: Settings | None = None):
+def get_spark(settings: Settings):
     """The process's SparkSession (created on first use). Local by default; ``spark_master`` can
     point at a cluster whose executors have the ``osmf`` package installed."""
     global _SESSION
     if _SESSION is not None and _SESSION._jsc is not None:
         return _SESSION
-    settings = settings or load_settings()
     apply_offline_env()
     from pyspark.sql import SparkSession
 

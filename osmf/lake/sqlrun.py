@@ -19,7 +19,6 @@ import pandas as pd
 from osmf.lake import Lake
 from osmf.lake.tables import TABLES
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 _MARKER = re.compile(r"(?<![\w:]):([A-Za-z_]\w*)")
 _PARAM_DOC = re.compile(r"^--\s*param\s+([A-Za-z_]\w*)\s*(?:=\s*([^:]+?))?\s*:\s*(.*)$")
 ENGINES = ("spark", "duckdb")
@@ -34,13 +33,18 @@ class Query:
     description: str
 
 
-def load_query(file_or_query: str) -> Query:
-    """A path, a name in sql/ (with or without .sql), or an inline query."""
-    path = Path(file_or_query)
-    candidates = [path, SQL_DIR / file_or_query, SQL_DIR / f"{file_or_query}.sql"]
+def list_queries(sql_dir: Path) -> list[Query]:
+    """Every query of ``sql_dir`` (``settings.sql_dir``), by name."""
+    return [load_query(str(f), sql_dir) for f in sorted(Path(sql_dir).glob("*.sql"))]
+
+
+def load_query(file_or_query: str, sql_dir: Path) -> Query:
+    """A path, a name in ``sql_dir`` (with or without .sql), or an inline query."""
+    path, sql_dir = Path(file_or_query), Path(sql_dir)
+    candidates = [path, sql_dir / file_or_query, sql_dir / f"{file_or_query}.sql"]
     found = next((p for p in candidates if p.suffix == ".sql" and p.is_file()), None)
     if found is None and re.match(r"^\s*(select|with)\b", file_or_query, re.I) is None:
-        raise FileNotFoundError(f"{file_or_query!r} is neither a .sql file, a query in {SQL_DIR}, nor a SELECT")
+        raise FileNotFoundError(f"{file_or_query!r} is neither a .sql file, a query in {sql_dir}, nor a SELECT")
     text = found.read_text() if found else file_or_query
     params, desc = {}, []
     for line in text.splitlines():
@@ -74,9 +78,7 @@ def bind(query: Query, given: dict[str, str]) -> dict[str, str]:
     return values
 
 
-def run_query(query: Query, params: dict[str, str], engine: str = "spark", lake: Lake | None = None,
-              spark=None) -> pd.DataFrame:
-    lake = lake or Lake()
+def run_query(query: Query, params: dict[str, str], lake: Lake, engine: str = "spark", spark=None) -> pd.DataFrame:
     values = bind(query, params)
     sql = _strip_comments(query.text).strip().rstrip(";")
     if engine == "spark":

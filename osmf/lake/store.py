@@ -28,7 +28,7 @@ from typing import Any
 import pyarrow as pa
 
 from osmf.lake.delta_source import commit_files, commit_properties, partition_string, remove_files
-from osmf.config.settings import Settings, load_settings
+from osmf.config.settings import Settings
 from osmf.lake.spark_io import SparkIO
 from osmf.lake.tables import TABLES, TableSpec, spec
 
@@ -67,10 +67,10 @@ def conform(data: Any, table_spec: TableSpec) -> pa.Table:
 
 
 class Lake(SparkIO):
-    """All Delta I/O of the project. ``Lake()`` uses the process settings."""
+    """All Delta I/O of the project, over the tables of ``settings.lake_root``."""
 
-    def __init__(self, settings: Settings | None = None):
-        self.settings = settings or load_settings()
+    def __init__(self, settings: Settings):
+        self.settings = settings
         self.root = Path(self.settings.lake_root)
         self.backend = self.settings.lake_backend
 
