@@ -234,7 +234,7 @@ def test_a_failed_commit_keeps_what_landed_and_discards_the_rest(scratch_setting
     them (the commit landed and only its reply was lost): those are data and stay."""
     from pyspark.sql import functions as F
 
-    import osmf.lake.store as lake_module
+    import osmf.lake.spark_io as lake_module
 
     lake = Lake(scratch_settings)
     staged = lake.stage_spark(_spark_events(spark, 10).withColumn("route", F.lit("new")).repartition(2),

@@ -1,17 +1,20 @@
 """The Spark side of the lake (a mixin of ``osmf.lake.store.Lake``): reading a table as a Spark
 DataFrame, writing one in a single commit by its tasks, writing several tables in one pass
-(``stage_spark``), and registering tables as views. Nothing is collected to the driver."""
+(``stage_spark``, whose files wait in a ``StagedWrite`` for the caller's commits), and registering
+tables as views. Nothing is collected to the driver."""
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
-from osmf.lake.delta_source import SOURCE_NAME, partition_string, schema_to_option
+import pyarrow as pa
+
+from osmf.lake.delta_source import (SOURCE_NAME, commit_files, commit_properties, partition_string, remove_files,
+                                    schema_to_option)
 from osmf.lake.tables import TABLES, TableSpec, spec
 
-if TYPE_CHECKING:
-    from osmf.lake.store import StagedWrite
 
 
 def conform_spark(df, table_spec: TableSpec):
@@ -115,7 +118,6 @@ class SparkIO:
             route_opts[value] = {"path": str(self.path(name)), "partitionBy": s.partition_by,
                                  "schema": schema_to_option(s.schema)}
         from osmf.lake.delta_source import run_routed
-        from osmf.lake.store import StagedWrite
 
         data = run_routed(df, {"routeColumn": route_column, "routes": json.dumps(route_opts),
                                "reportBy": ",".join(report_by), "reportMax": report_max or "",
@@ -131,3 +133,41 @@ class SparkIO:
                 self.read_spark(spark, name).createOrReplaceTempView(name)
                 done.append(name)
         return done
+
+
+@dataclass
+class StagedWrite:
+    """Files written by the tasks of ``Lake.stage_spark`` and not committed yet: ``files`` per table,
+    ``counts`` per group of the report columns (``rows``, ``max``)."""
+    lake: Any  # the Lake that staged them
+    files: dict[str, list[dict]]
+    counts: list[dict]
+
+    def rows(self, name: str) -> int:
+        return sum(f["rows"] for f in self.files.get(name, []))
+
+    def commit(self, name: str, partition: Any = None, run_id: str | None = None, job: str | None = None) -> int:
+        """ONE Delta commit of the table's staged files: with ``partition`` they replace that partition
+        (even when there are none), else they are appended (none: no commit). Returns the version."""
+        s = spec(name)
+        replace = f"{s.partition_by}={partition_string(partition)}" if partition is not None else None
+        files = self.files.get(name, [])
+        props = commit_properties(run_id, job, {"operation": "spark_write", "partition": partition_string(partition)
+                                                if partition is not None else "", "rows": sum(f["rows"] for f in files)})
+        try:
+            commit_files(str(self.lake.path(name)), s.schema, files, replace is not None, s.partition_by, replace, props)
+        except Exception:
+            # a commit that failed may still have landed: files the table now references are no
+            # longer staged (``discard`` must not delete them); the others stay for ``discard``
+            if self.lake.exists(name):
+                live = set(pa.table(self.lake.table(name).get_add_actions(flatten=True)).column("path").to_pylist())
+                self.files[name] = [f for f in files if f["path"] not in live]
+            raise
+        self.files.pop(name, None)
+        return self.lake.version(name)
+
+    def discard(self) -> None:
+        """Delete every staged file not committed yet."""
+        for name, files in self.files.items():
+            remove_files(str(self.lake.path(name)), files)
+        self.files = {}

@@ -21,13 +21,12 @@ which run wrote which version.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from osmf.lake.delta_source import commit_files, commit_properties, partition_string, remove_files
+from osmf.lake.delta_source import commit_properties, partition_string
 from osmf.config.settings import Settings
 from osmf.lake.spark_io import SparkIO
 from osmf.lake.tables import TABLES, TableSpec, spec
@@ -210,44 +209,6 @@ class Lake(SparkIO):
     def vacuum(self, name: str, retention_hours: int = 168, dry_run: bool = True) -> list[str]:
         return self.table(name).vacuum(retention_hours=retention_hours, dry_run=dry_run,
                                        enforce_retention_duration=retention_hours >= 168)
-
-
-@dataclass
-class StagedWrite:
-    """Files written by the tasks of ``Lake.stage_spark`` and not committed yet: ``files`` per table,
-    ``counts`` per group of the report columns (``rows``, ``max``)."""
-    lake: Lake
-    files: dict[str, list[dict]]
-    counts: list[dict]
-
-    def rows(self, name: str) -> int:
-        return sum(f["rows"] for f in self.files.get(name, []))
-
-    def commit(self, name: str, partition: Any = None, run_id: str | None = None, job: str | None = None) -> int:
-        """ONE Delta commit of the table's staged files: with ``partition`` they replace that partition
-        (even when there are none), else they are appended (none: no commit). Returns the version."""
-        s = spec(name)
-        replace = f"{s.partition_by}={partition_string(partition)}" if partition is not None else None
-        files = self.files.get(name, [])
-        props = commit_properties(run_id, job, {"operation": "spark_write", "partition": partition_string(partition)
-                                                if partition is not None else "", "rows": sum(f["rows"] for f in files)})
-        try:
-            commit_files(str(self.lake.path(name)), s.schema, files, replace is not None, s.partition_by, replace, props)
-        except Exception:
-            # a commit that failed may still have landed: files the table now references are no
-            # longer staged (``discard`` must not delete them); the others stay for ``discard``
-            if self.lake.exists(name):
-                live = set(pa.table(self.lake.table(name).get_add_actions(flatten=True)).column("path").to_pylist())
-                self.files[name] = [f for f in files if f["path"] not in live]
-            raise
-        self.files.pop(name, None)
-        return self.lake.version(name)
-
-    def discard(self) -> None:
-        """Delete every staged file not committed yet."""
-        for name, files in self.files.items():
-            remove_files(str(self.lake.path(name)), files)
-        self.files = {}
 
 
 def summary(lake: Lake) -> str:
