@@ -26,8 +26,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-HEADLINE = ("ctr_one_size", "ctr_best_historical", "ctr_one_size_oracle", "ctr_osmf", "ctr_group_ceiling", "ctr_oracle",
-            "lift_vs_one_size", "lift_vs_best_historical", "lift_vs_one_size_oracle", "oracle_fraction",
+HEADLINE = ("ctr_one_size", "ctr_best_historical", "ctr_one_size_oracle", "ctr_osmf", "ctr_group_best_historical",
+            "ctr_group_ceiling", "ctr_oracle", "lift_vs_one_size", "lift_vs_best_historical", "lift_vs_one_size_oracle",
+            "oracle_fraction", "ceiling_share", "osmf_reach", "osmf_reach_historical",
             "osmf_best_style_share", "one_size_best_style_share", "grm_pair_accuracy", "grm_baseline_pair_accuracy")
 
 

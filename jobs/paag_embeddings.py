@@ -83,7 +83,7 @@ def training_events(spark, lake, impressions, themes, g):
 def run(ctx: JobContext) -> dict:
     from pyspark.sql import functions as F
 
-    from osmf.data.audience import window_impressions
+    from osmf.data.audience import heldout_rule, window_impressions
     from osmf.grouping.themes import fit_themes
     from osmf_models.paag import PAAGConfig
     from osmf_models.paag.train import train_paag
@@ -102,6 +102,7 @@ def run(ctx: JobContext) -> dict:
     cfg = PAAGConfig(epochs=g.paag_epochs, seed=g.seed)
     model, metrics = train_paag(events, users, products, sorted(themes.unique()), cfg)
     metrics["eval_holdout_fraction"] = g.eval_holdout_fraction  # the evaluation must hold out exactly these
+    metrics["heldout_rule"] = heldout_rule(g.eval_holdout_fraction)
     log.info("PAAG trained on %d events: held-out AUC %.3f (theme-only baseline %.3f)",
              metrics["n_events"], metrics["holdout_auc"], metrics["holdout_auc_theme_only"])
     model_dir = settings.paag_dir(run_date)

@@ -52,6 +52,7 @@ def base_exists(ctx: JobContext) -> str | None:
 def run(ctx: JobContext) -> dict:
     import mlflow
 
+    from osmf.data.audience import rule_of
     from osmf.data.training import load_group_data
     from osmf.reports import plots
     from osmf.tracking import registry
@@ -68,6 +69,7 @@ def run(ctx: JobContext) -> dict:
         mlflow.set_tags({"osmf.model": registry.GMLLM, "osmf.stage": "pretrained", "osmf.run_date": run_date})
         mlflow.log_params({f"gmllm.{k}": v for k, v in cfg.to_dict().items()})
         tracking.log_lineage(lake, d.pinned.lineage())
+        tracking.log_heldout_rule(rule_of(settings, run_date))
         metrics, curves = pretrain(model, d.ex, d.G, d.images(cfg.image_size), say=ctx.say)
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
         for step, value in enumerate(curves["loss"]):

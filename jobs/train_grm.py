@@ -55,6 +55,7 @@ def train(ctx: JobContext, cfg=None) -> dict:
     """Train and register the challenger (``cfg``: a ``GRMConfig`` to use instead of the default)."""
     import mlflow
 
+    from osmf.data.audience import rule_of
     from osmf.tracking import registry
     from osmf.tracking import runs as tracking
     from osmf_models.grm import lifecycle
@@ -67,6 +68,7 @@ def train(ctx: JobContext, cfg=None) -> dict:
         mlflow.set_tags({"osmf.model": registry.GRM, "osmf.run_date": run_date})
         mlflow.log_params({f"grm.{k}": v for k, v in cfg.to_dict().items()})
         tracking.log_lineage(lake, d.lineage(LINEAGE))
+        tracking.log_heldout_rule(rule_of(settings, run_date))
         model, metrics, curves = train_grm(data, cfg)
         mlflow.log_metrics({k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))})
         for step, value in enumerate(curves["loss"]):

@@ -40,6 +40,7 @@ def run(ctx: JobContext) -> dict:
     from osmf.data.assets import product_assets
     from osmf.data.training import load_group_data
     from osmf.generation.rendering import scoring_renderer
+    from osmf.data.audience import rule_of
     from osmf.tracking import registry
     from osmf.tracking import runs as tracking
     from osmf_models.gmllm import lifecycle
@@ -63,6 +64,7 @@ def run(ctx: JobContext) -> dict:
                          "osmf.base_version": base_version, "osmf.grm_version": grm_version})
         mlflow.log_params({f"dpo.{k}": v for k, v in cfg.to_dict().items()})
         tracking.log_lineage(lake, d.pinned.lineage())
+        tracking.log_heldout_rule(rule_of(settings, run_date))
         policy, pooled, G_aud, metrics, c_group, c_pooled = train_with_pooled_baseline(base, d.ex, pairs, d.G, I, cfg, say)
         reward = lambda gm, G: lifecycle.promotion_metric(gm, grm, d.ex, G, I, assets, renderer)  # noqa: E731
         metrics.update(base_grm_reward=reward(base, d.G), group_dpo_grm_reward=reward(policy, d.G),

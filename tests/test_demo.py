@@ -82,6 +82,39 @@ def test_chain_runs_through_airflow_and_ends_with_the_ab_table(demo):
     gap = report["ctr_oracle"] - report["ctr_one_size"]
     assert report["oracle_fraction"] == pytest.approx((report["ctr_osmf"] - report["ctr_one_size"]) / gap, abs=1e-12)
     assert report["grouping"]["chosen_k_counts"]  # the grouping report's keys reach the A/B report
+    assert report["ceiling_share"] == pytest.approx(
+        (report["ctr_group_ceiling"] - report["ctr_one_size_oracle"]) / (report["ctr_oracle"] - report["ctr_one_size_oracle"]),
+        abs=1e-12)
+    assert report["osmf_reach"] == pytest.approx(
+        (report["ctr_osmf"] - report["ctr_one_size_oracle"]) / (report["ctr_group_ceiling"] - report["ctr_one_size_oracle"]),
+        abs=1e-12)
+    # the oracles bound each other by construction; every arm and figure has a 95% interval around it
+    assert report["ctr_oracle"] >= report["ctr_group_ceiling"] >= report["ctr_one_size_oracle"]
+    for a in ("one_size", "best_historical", "one_size_oracle", "osmf", "group_best_historical", "group_ceiling", "oracle"):
+        lo, hi = report[f"ctr_{a}_ci"]
+        assert lo <= report[f"ctr_{a}"] <= hi and hi - lo < 0.05, a
+    lo, hi = report["lift_vs_one_size_ci"]
+    assert lo < hi and "bootstrap over held-out users" in report["intervals"]
+    assert report["models"]["heldout_rule"] == {"fraction": 0.2, "salt": "holdout"}
+
+
+def test_the_ab_refuses_a_model_trained_under_another_heldout_rule(demo):
+    import mlflow
+
+    from osmf.evaluation.ab import evaluate_ab
+    from osmf.tracking import registry
+    from osmf.tracking import runs as tracking
+
+    settings, _ = demo
+    tracking.setup(settings)
+    grm = registry.version_of(registry.GRM, "champion")
+    client = mlflow.MlflowClient()
+    client.set_tag(grm.run_id, "osmf.heldout_fraction", "0.3")  # as if it had been trained with another fraction
+    try:
+        with pytest.raises(ValueError, match=rf"different held-out rules.*{registry.GRM} v{grm.version}: fraction 0.3"):
+            evaluate_ab("2026-01-02", settings)
+    finally:
+        client.set_tag(grm.run_id, "osmf.heldout_fraction", "0.2")
     assert f"oracle fraction {report['oracle_fraction']:.3f}" in out  # the printed table is this report
     html = (settings.home / "reports" / "ab_2026-01-02.html").read_text()
     assert html.count("data:image/png;base64,") >= 3

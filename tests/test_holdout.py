@@ -110,3 +110,22 @@ def test_flipping_training_users_clicks_does_change_group_ctr(flipped, spark, gr
     group_ctr.run(make_ctx(s2, date, "flip-training", spark, lake2))
     after = lake2.read_pandas("group_creative_ctr", partition=date)
     assert before.clicks.sum() != after.clicks.sum()
+
+
+def test_the_ab_refuses_models_trained_under_another_heldout_rule():
+    from osmf.data.audience import heldout_rule, is_heldout
+    from osmf.evaluation.heldout import agreed_rule
+
+    same = {"regroup": heldout_rule(0.2), "grm v1": heldout_rule(0.2), "gmllm v2": heldout_rule(0.2)}
+    assert agreed_rule(same) == {"fraction": 0.2, "salt": "holdout"}
+    with pytest.raises(ValueError, match=r"different held-out rules.*grm v1: fraction 0.3"):
+        agreed_rule({**same, "grm v1": heldout_rule(0.3)})
+    with pytest.raises(ValueError, match=r"different held-out rules.*salt 'other'"):
+        agreed_rule({**same, "gmllm v2": heldout_rule(0.2, "other")})
+    with pytest.raises(ValueError, match="no held-out rule is recorded for gmllm v2"):
+        agreed_rule({**same, "gmllm v2": None})
+    # the salt is part of the rule: another salt holds out other users
+    users = [f"u{i:05d}" for i in range(2000)]
+    a = {u for u in users if is_heldout(u, 0.2)}
+    b = {u for u in users if is_heldout(u, 0.2, "other")}
+    assert 300 < len(a) < 500 and 300 < len(b) < 500 and len(a & b) < 0.5 * len(a)

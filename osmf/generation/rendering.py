@@ -91,13 +91,18 @@ class RetrievalRenderer:
     def render(self, product: np.ndarray, product_mask: np.ndarray, prompt: str,
                background: str | None = None) -> RenderResult:
         """``background`` (the prompt without the title) is matched when given, else ``prompt``."""
+        i = self.index.nearest(prompt if background is None else background)
+        return RenderResult(self.recompose(i, product, product_mask), self.name, self.creative_ids[i])
+
+    def recompose(self, i: int, product: np.ndarray, product_mask: np.ndarray) -> np.ndarray:
+        """Historical creative ``i``'s background (its own product filled in) around ``product``,
+        pasted back exactly: what retrieval shows when it picks creative ``i``."""
         from PIL import Image
 
-        i = self.index.nearest(prompt if background is None else background)
         bg = self.backgrounds[i]
         if bg.shape != product.shape:
             bg = np.asarray(Image.fromarray(bg).resize(product.shape[1::-1], Image.BILINEAR))
-        return RenderResult(paste_product(bg, product, product_mask), self.name, self.creative_ids[i])
+        return paste_product(bg, product, product_mask)
 
 
 def scoring_renderer(frames: dict, settings):

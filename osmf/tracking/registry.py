@@ -81,6 +81,13 @@ def version_metrics(name: str, version: str) -> dict:
     return dict(mlflow.get_run(_client().get_model_version(name, str(version)).run_id).data.metrics)
 
 
+def version_run_tags(name: str, version: str) -> dict:
+    """The tags of the training run that made ``name`` version ``version``."""
+    import mlflow
+
+    return dict(mlflow.get_run(_client().get_model_version(name, str(version)).run_id).data.tags)
+
+
 def version_run_id(name: str, version: str) -> str:
     """The id of the training run that made ``name`` version ``version``."""
     return _client().get_model_version(name, str(version)).run_id

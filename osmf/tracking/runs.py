@@ -54,3 +54,12 @@ def log_lineage(lake, reads: dict[str, tuple[int, object]], context: str = "trai
         ds = mlflow.data.from_pandas(df.drop(columns=nested), source=src, name=f"{table}@v{version}")
         mlflow.log_input(ds, context=context)
         mlflow.set_tag(f"lineage.{table}", str(version))
+
+
+
+def log_heldout_rule(rule: dict) -> None:
+    """Tag the active run with the held-out rule its data was built with (``osmf.data.audience``):
+    ``osmf.heldout_fraction`` and ``osmf.heldout_salt``."""
+    import mlflow
+
+    mlflow.set_tags({"osmf.heldout_fraction": rule["fraction"], "osmf.heldout_salt": rule["salt"]})

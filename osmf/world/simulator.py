@@ -100,6 +100,14 @@ class Simulator:
         logits = self._logit[c, self._seg[c, ui]] @ w + self._bias[ui]
         return 1 / (1 + np.exp(-logits))
 
+    def per_user_ctr_many(self, product_id: str, user_ids, weights: np.ndarray) -> np.ndarray:
+        """(users, creatives): each user's expected CTR for each of several already perceived
+        creatives (``weights``: one row of style weights per creative)."""
+        c = self._cat_i[self.category(product_id)]
+        ui = self._users(user_ids)
+        logits = self._logit[c, self._seg[c, ui]] @ np.asarray(weights, dtype=np.float64).T + self._bias[ui, None]
+        return 1 / (1 + np.exp(-logits))
+
     def expected_ctr(self, product_id: str, user_ids, image: np.ndarray | None = None,
                      mask: np.ndarray | None = None, style: str | None = None,
                      weights: np.ndarray | None = None) -> float:
