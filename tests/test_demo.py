@@ -95,7 +95,11 @@ def test_chain_runs_through_airflow_and_ends_with_the_ab_table(demo):
         assert lo <= report[f"ctr_{a}"] <= hi and hi - lo < 0.05, a
     lo, hi = report["lift_vs_one_size_ci"]
     assert lo < hi and "bootstrap over held-out users" in report["intervals"]
-    assert report["models"]["heldout_rule"] == {"fraction": 0.2, "salt": "holdout"}
+    assert report["models"]["heldout_rule"] == {"fraction": settings.grouping.eval_holdout_fraction, "salt": "holdout"}
+    assert settings.grouping.eval_holdout_fraction == 0.3  # ENV's, recorded by every model and used by the A/B
+    assert f"oracle fraction {report['oracle_fraction']:.3f}" in out  # the printed table is this report
+    html = (settings.home / "reports" / "ab_2026-01-02.html").read_text()
+    assert html.count("data:image/png;base64,") >= 3
 
 
 def test_the_ab_refuses_a_model_trained_under_another_heldout_rule(demo):
@@ -109,15 +113,14 @@ def test_the_ab_refuses_a_model_trained_under_another_heldout_rule(demo):
     tracking.setup(settings)
     grm = registry.version_of(registry.GRM, "champion")
     client = mlflow.MlflowClient()
-    client.set_tag(grm.run_id, "osmf.heldout_fraction", "0.3")  # as if it had been trained with another fraction
+    recorded = client.get_run(grm.run_id).data.tags["osmf.heldout_fraction"]
+    assert float(recorded) == settings.grouping.eval_holdout_fraction
+    client.set_tag(grm.run_id, "osmf.heldout_fraction", "0.25")  # as if it had been trained with another fraction
     try:
-        with pytest.raises(ValueError, match=rf"different held-out rules.*{registry.GRM} v{grm.version}: fraction 0.3"):
+        with pytest.raises(ValueError, match=rf"different held-out rules.*{registry.GRM} v{grm.version}: fraction 0.25"):
             evaluate_ab("2026-01-02", settings)
     finally:
-        client.set_tag(grm.run_id, "osmf.heldout_fraction", "0.2")
-    assert f"oracle fraction {report['oracle_fraction']:.3f}" in out  # the printed table is this report
-    html = (settings.home / "reports" / "ab_2026-01-02.html").read_text()
-    assert html.count("data:image/png;base64,") >= 3
+        client.set_tag(grm.run_id, "osmf.heldout_fraction", recorded)
 
 
 def test_generated_creatives_keep_the_product_and_record_the_models(demo):
