@@ -101,8 +101,7 @@ def run(ctx: JobContext) -> dict:
                          f"ingest first (`osmf ingest --run-date {run_date}`)")
     cfg = PAAGConfig(epochs=g.paag_epochs, seed=g.seed)
     model, metrics = train_paag(events, users, products, sorted(themes.unique()), cfg)
-    metrics["eval_holdout_fraction"] = g.eval_holdout_fraction  # the evaluation must hold out exactly these
-    metrics["heldout_rule"] = heldout_rule(g.eval_holdout_fraction)
+    metrics["heldout_rule"] = heldout_rule(g.eval_holdout_fraction)  # the evaluation must hold out exactly these
     log.info("PAAG trained on %d events: held-out AUC %.3f (theme-only baseline %.3f)",
              metrics["n_events"], metrics["holdout_auc"], metrics["holdout_auc_theme_only"])
     model_dir = settings.paag_dir(run_date)

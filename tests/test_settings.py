@@ -38,34 +38,40 @@ def test_bad_settings_name_the_key(tmp_path):
         load_settings({"OSMF_CONFIG": str(tmp_path / "missing.toml")})
 
 
-def test_grouping_and_models_tables_name_a_bad_key_or_value(tmp_path):
-    from osmf.config.settings import load_grouping, load_models
+def _models(env):
+    return load_settings(env).models
 
+
+def _grouping(env):
+    return load_settings(env).grouping
+
+
+def test_grouping_and_models_tables_name_a_bad_key_or_value(tmp_path):
     cfg = tmp_path / "osmf.toml"
     cfg.write_text('[models]\nbest_of_n = 6\nrenderer = "diffusers"\n[grouping]\nk_candidates = [3, 2]\n')
-    m = load_models({"OSMF_CONFIG": str(cfg), "OSMF_MODELS_DPO_BETA": "0.2"})
+    m = _models({"OSMF_CONFIG": str(cfg), "OSMF_MODELS_DPO_BETA": "0.2"})
     assert (m.best_of_n, m.renderer, m.dpo_beta) == (6, "diffusers", 0.2)
-    assert load_grouping({"OSMF_CONFIG": str(cfg)}).k_candidates == (2, 3)
+    assert _grouping({"OSMF_CONFIG": str(cfg)}).k_candidates == (2, 3)
     with pytest.raises(SettingsError, match="'renderer'.*choose one of retrieval, diffusers"):
-        load_models({"OSMF_MODELS_RENDERER": "dalle"})
+        _models({"OSMF_MODELS_RENDERER": "dalle"})
     with pytest.raises(SettingsError, match="unknown setting 'beta'"):
         cfg.write_text("[models]\nbeta = 1\n")
-        load_models({"OSMF_CONFIG": str(cfg)})
+        _models({"OSMF_CONFIG": str(cfg)})
     with pytest.raises(SettingsError, match="'best_of_n'.*invalid value"):
-        load_models({"OSMF_MODELS_BEST_OF_N": "many"})
+        _models({"OSMF_MODELS_BEST_OF_N": "many"})
 
 
 def test_grouping_engine_is_auto_by_default_with_a_threshold(tmp_path):
-    from osmf.config.settings import GroupingConfig, load_grouping
+    from osmf.config.settings import GroupingConfig
 
-    g = load_grouping({})
+    g = _grouping({})
     assert (g.engine, g.mllib_min_users) == ("auto", GroupingConfig.mllib_min_users) and g.mllib_min_users > 0
     cfg = tmp_path / "osmf.toml"
     cfg.write_text('[grouping]\nengine = "grouped"\nmllib_min_users = 1000\n')
-    assert (load_grouping({"OSMF_CONFIG": str(cfg)}).engine, load_grouping({"OSMF_CONFIG": str(cfg)}).mllib_min_users) == ("grouped", 1000)
+    assert (_grouping({"OSMF_CONFIG": str(cfg)}).engine, _grouping({"OSMF_CONFIG": str(cfg)}).mllib_min_users) == ("grouped", 1000)
     env = {"OSMF_GROUPING_ENGINE": "mllib", "OSMF_GROUPING_MLLIB_MIN_USERS": "20000"}
-    assert (load_grouping(env).engine, load_grouping(env).mllib_min_users) == ("mllib", 20000)
+    assert (_grouping(env).engine, _grouping(env).mllib_min_users) == ("mllib", 20000)
     with pytest.raises(SettingsError, match="'engine'.*choose one of auto, mllib, grouped"):
-        load_grouping({"OSMF_GROUPING_ENGINE": "sklearn"})
+        _grouping({"OSMF_GROUPING_ENGINE": "sklearn"})
     with pytest.raises(SettingsError, match="'mllib_min_users'.*invalid value"):
-        load_grouping({"OSMF_GROUPING_MLLIB_MIN_USERS": "many"})
+        _grouping({"OSMF_GROUPING_MLLIB_MIN_USERS": "many"})

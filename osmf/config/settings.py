@@ -342,22 +342,6 @@ def _load_table(cls, section: str, env: dict | None):
     return cls(**values)
 
 
-def load_grouping(env: dict | None = None) -> GroupingConfig:
-    return _load_table(GroupingConfig, "grouping", env)
-
-
-def load_models(env: dict | None = None) -> ModelsConfig:
-    return _load_table(ModelsConfig, "models", env)
-
-
-def load_airflow(env: dict | None = None) -> AirflowConfig:
-    return _load_table(AirflowConfig, "airflow", env)
-
-
-def load_stack(env: dict | None = None) -> StackConfig:
-    return _load_table(StackConfig, "stack", env)
-
-
 def offline_env() -> dict[str, str]:
     """Variables every process of ours sets: no model hub, Spark bound to loopback."""
     import sys

@@ -42,6 +42,7 @@ def recorded_rule(settings, run_date: str) -> dict | None:
     m = json.loads(path.read_text())
     if "heldout_rule" in m:
         return m["heldout_rule"]
+    # a regroup from before the rule had a salt recorded its fraction alone (with today's salt)
     return heldout_rule(m["eval_holdout_fraction"]) if "eval_holdout_fraction" in m else None
 
 

@@ -42,7 +42,7 @@ def load_pinned(lake, run_date: str, versions: dict | None = None) -> Pinned:
     # training must see the same rows in the same order on every run
     frames = {t: f.sort_values(list(spec(t).key), kind="stable").reset_index(drop=True) for t, f in frames.items()}
     if frames["groups"].empty or frames["group_creative_ctr"].empty:
-        raise ValueError(f"no groups for {run_date}; run `osmf regroup --date {run_date}`")
+        raise ValueError(f"no groups for {run_date}; run `osmf regroup --run-date {run_date}`")
     return Pinned(run_date, versions, frames)
 
 

@@ -40,14 +40,13 @@ log = logging.getLogger("osmf.evaluate_ab")
 ARMS = ("one_size", "best_historical", "one_size_oracle", "osmf", "group_best_historical", "group_ceiling", "oracle")
 
 
-def one_size_backgrounds(settings, d, gmllm_version: str, grm_version: str, scoring) -> tuple[pd.DataFrame, str]:
+def one_size_backgrounds(settings, d, gmllm_version: str, grm_version: str, scoring, assets: dict) -> tuple[pd.DataFrame, str]:
     """Per product: the one-size-fits-all background of the plain-DPO model trained beside the
     G-MLLM version that made the generated creatives, best of N by the same GRM version (and where
     it came from)."""
     from osmf.tracking import registry
-    from osmf_models.gmllm.candidates import best_of_n
-    from osmf.data.assets import product_assets
     from osmf_models.gmllm import GMLLM
+    from osmf_models.gmllm.candidates import best_of_n
     from osmf_models.gmllm.data import product_images
     from osmf_models.group_dpo.train import audience_features
 
@@ -59,23 +58,19 @@ def one_size_backgrounds(settings, d, gmllm_version: str, grm_version: str, scor
     ex = d.ex.loc[first].assign(features=list(G_aud[first].numpy())).reset_index(drop=True)
     m = settings.models
     backgrounds, _, _ = best_of_n(pooled, grm, ex, G_aud[first], product_images(ex, settings.asset_root, pooled.cfg.image_size),
-                                  product_assets(d.frames["products"], settings.asset_root), scoring,
-                                  m.best_of_n, m.temperature)
+                                  assets, scoring, m.best_of_n, m.temperature)
     return (pd.DataFrame({"product_id": ex.product_id, "title": ex.title, "background": backgrounds}),
             f"{registry.GMLLM} v{gmllm_version} run {run_id}/pooled_dpo")
 
 
-def _images(settings, d, one: pd.DataFrame, gen: pd.DataFrame, best_hist: dict, scoring) -> dict:
+def _images(settings, d, one: pd.DataFrame, gen: pd.DataFrame, best_hist: dict, scoring, assets: dict) -> dict:
     """The pixels each arm shows: one-size per product (rendered here with ``[models].renderer``),
     the generated creative per group, the best historical creative per product; plus the masks."""
     from PIL import Image
 
-    from osmf.data.assets import product_assets
-
     from osmf.generation.rendering import final_renderer
     from osmf_models.gmllm.data import full_prompt
 
-    assets = product_assets(d.frames["products"], settings.asset_root)
     renderer = final_renderer(scoring, settings.models.renderer)
     load = lambda uri: np.asarray(Image.open(settings.asset(uri)).convert("RGB"))  # noqa: E731
     uri = dict(zip(d.frames["creatives"].creative_id, d.frames["creatives"].image_uri))
@@ -94,17 +89,12 @@ def _best_historical(ctr: pd.DataFrame) -> dict:
     return dict(zip(best.product_id, best.creative_id))
 
 
-def _historical_looks(d, scoring, sim, masks: dict, asset_root) -> dict:
+def _historical_looks(scoring, sim, assets: dict) -> dict:
     """product_id -> (creative ids, style weights of every historical creative re-composed around
     the product): what retrieval could show for it, as the world perceives it."""
-    from osmf.data.assets import product_assets
-
-    looks = {}
-    for pid, (image, mask) in product_assets(d.frames["products"], asset_root).items():
-        if pid in masks:
-            looks[pid] = (scoring.creative_ids, np.stack([sim.perceive(scoring.recompose(i, image, mask), mask)
-                                                          for i in range(len(scoring.creative_ids))]))
-    return looks
+    return {pid: (scoring.creative_ids, np.stack([sim.perceive(scoring.recompose(i, image, mask), mask)
+                                                  for i in range(len(scoring.creative_ids))]))
+            for pid, (image, mask) in assets.items()}
 
 
 def _group_rows(sim, pid: str, gid: int, users: list, product_users: list, img: dict, looks: dict):
@@ -138,6 +128,7 @@ def per_group_table(run_date: str, settings, lake) -> tuple[pd.DataFrame, pd.Dat
     """One row per (product, group) with held-out users: every arm's expected CTR and the styles
     the world perceives; the same per held-out user (for the intervals); the number of held-out
     users and the models the arms came from."""
+    from osmf.data.assets import product_assets
     from osmf.data.audience import is_heldout
     from osmf.data.training import load_group_data
     from osmf.evaluation.heldout import models_rule
@@ -155,9 +146,10 @@ def per_group_table(run_date: str, settings, lake) -> tuple[pd.DataFrame, pd.Dat
     ug = ug[ug.user_id.map(lambda u: is_heldout(u, rule["fraction"], rule["salt"]))].sort_values("user_id")
     d = load_group_data(lake, settings.asset_root, run_date)
     scoring = scoring_renderer(d.frames, settings)
-    one, one_src = one_size_backgrounds(settings, d, versions["gmllm"], versions["grm"], scoring)
-    img = _images(settings, d, one, gen, _best_historical(d.frames["group_creative_ctr"]), scoring)
-    looks = _historical_looks(d, scoring, sim, img["mask"], settings.asset_root)
+    assets = product_assets(d.frames["products"], settings.asset_root)  # read once, for every arm
+    one, one_src = one_size_backgrounds(settings, d, versions["gmllm"], versions["grm"], scoring, assets)
+    img = _images(settings, d, one, gen, _best_historical(d.frames["group_creative_ctr"]), scoring, assets)
+    looks = _historical_looks(scoring, sim, assets)
     product_users = ug.groupby("product_id").user_id.apply(list)
     rows = [_group_rows(sim, pid, gid, list(users), product_users[pid], img, looks)
             for (pid, gid), users in ug.groupby(["product_id", "group_id"]).user_id if (pid, gid) in img["osmf"]]

@@ -30,8 +30,8 @@ def agreed_rule(rules: dict[str, dict | None]) -> dict:
     return {"fraction": fraction, "salt": salt}
 
 
-def _tagged(registry, name: str, version: str) -> dict | None:
-    tags = registry.version_run_tags(name, version)
+def _rule(tags: dict) -> dict | None:
+    """The held-out rule a training run's tags record, or None."""
     if "osmf.heldout_fraction" not in tags:
         return None
     return {"fraction": float(tags["osmf.heldout_fraction"]), "salt": tags.get("osmf.heldout_salt", "")}
@@ -44,10 +44,11 @@ def models_rule(settings, run_date: str, versions: dict) -> dict:
     from osmf.tracking import registry
 
     gm, grm = str(versions["gmllm"]), str(versions["grm"])
+    gm_tags = registry.version_run_tags(registry.GMLLM, gm)
     rules = {f"the regroup of {run_date} (PAAG, group tables, pairs)": recorded_rule(settings, run_date),
-             f"{registry.GRM} v{grm}": _tagged(registry, registry.GRM, grm),
-             f"{registry.GMLLM} v{gm} (and its plain-DPO one-size model)": _tagged(registry, registry.GMLLM, gm)}
-    base = registry.version_run_tags(registry.GMLLM, gm).get("osmf.base_version")
+             f"{registry.GRM} v{grm}": _rule(registry.version_run_tags(registry.GRM, grm)),
+             f"{registry.GMLLM} v{gm} (and its plain-DPO one-size model)": _rule(gm_tags)}
+    base = gm_tags.get("osmf.base_version")
     if base:
-        rules[f"{registry.GMLLM} v{base} (the base it was aligned from)"] = _tagged(registry, registry.GMLLM, base)
+        rules[f"{registry.GMLLM} v{base} (the base it was aligned from)"] = _rule(registry.version_run_tags(registry.GMLLM, base))
     return agreed_rule(rules)

@@ -54,10 +54,6 @@ class JobContext:
             self._spark = get_spark(self.settings)
         return self._spark
 
-    @property
-    def home(self):
-        return self.settings.home
-
     def for_date(self, run_date: str) -> "JobContext":
         """The same run (settings, id, conf, lake, Spark) for another date."""
         return JobContext(self.settings, run_date, self.run_id, self.conf, self.say, self._lake, self._spark)

@@ -74,23 +74,23 @@ def run_tags(name: str, alias: str) -> dict:
     return dict(mlflow.get_run(require(name, alias).run_id).data.tags)
 
 
+def version_run_id(name: str, version: str) -> str:
+    """The id of the training run that made ``name`` version ``version``."""
+    return _client().get_model_version(name, str(version)).run_id
+
+
 def version_metrics(name: str, version: str) -> dict:
     """The metrics of the training run that made ``name`` version ``version``."""
     import mlflow
 
-    return dict(mlflow.get_run(_client().get_model_version(name, str(version)).run_id).data.metrics)
+    return dict(mlflow.get_run(version_run_id(name, version)).data.metrics)
 
 
 def version_run_tags(name: str, version: str) -> dict:
     """The tags of the training run that made ``name`` version ``version``."""
     import mlflow
 
-    return dict(mlflow.get_run(_client().get_model_version(name, str(version)).run_id).data.tags)
-
-
-def version_run_id(name: str, version: str) -> str:
-    """The id of the training run that made ``name`` version ``version``."""
-    return _client().get_model_version(name, str(version)).run_id
+    return dict(mlflow.get_run(version_run_id(name, version)).data.tags)
 
 
 def download_run_artifact(run_id: str, path: str, dst: Path) -> str:
