@@ -1,6 +1,7 @@
 """Group each product's audience: K-Means over the PAAG embeddings of the run date, K chosen per
-product from ``[grouping].k_candidates`` by silhouette (squared Euclidean, as MLlib's
-ClusteringEvaluator) subject to ``min_group_size``. With the default engine ``auto``, audiences of
+product from ``[grouping].k_candidates`` by ``[grouping].k_rule`` (default ``gain``: the smallest K
+that reaches ``k_gain_share`` of the best candidate's predicted click gain; or ``silhouette``)
+subject to ``min_group_size``. With the default engine ``auto``, audiences of
 at least ``mllib_min_users`` users are fitted with Spark MLlib K-Means (distributed over users, one
 batched fit per candidate K), all other products in one grouped Spark job that tries every
 candidate K at once (see ``osmf.grouping``); neither grows in Spark jobs with the number of
@@ -23,7 +24,7 @@ def run(ctx: JobContext) -> dict:
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
-    from osmf.grouping import audience_sizes, choose_k, fit_candidates, release
+    from osmf.grouping import audience_sizes, choose_k, fit_candidates, predicted_gain, release
     from osmf.grouping.profiles import assignment_rows, group_rows
     from osmf_models.paag import PAAG
 
@@ -41,7 +42,8 @@ def run(ctx: JobContext) -> dict:
                              f"`python -m jobs.paag_embeddings --run-date {run_date}` first")
         fits = fit_candidates(spark, emb_df, g, sizes=sizes)
         try:
-            chosen = choose_k({k: s for k, (_, s) in fits.items()}, products, g.min_group_size)
+            gains = predicted_gain(emb_df, fits) if g.k_rule == "gain" else None
+            chosen = choose_k({k: s for k, (_, s) in fits.items()}, products, g.min_group_size, gains, g.k_gain_share)
             assign = assignment_rows(spark, emb_df, fits, chosen).persist(StorageLevel.MEMORY_AND_DISK)
             fs = PAAG.load(settings.paag_dir(run_date)).features
             groups = group_rows(spark, assign, emb_df, lake.read_pandas("users"), fs.user_matrix, fits)

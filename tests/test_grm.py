@@ -120,3 +120,34 @@ def test_registry_round_trip_and_refused_promotion(regrouped, settings, lake, tm
     out = subprocess.run([sys.executable, "-c", code, settings.mlflow_uri], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.startswith("ok")
+
+
+def test_score_is_the_offset_plus_the_group_residual(tmp_path):
+    """With a creative's observed group-blind log-odds the blind head is not used; without one (a new
+    creative) it is; and only the residual depends on the group."""
+    cfg = GRMConfig.tiny(group_dim=8)
+    torch.manual_seed(0)
+    model = GRM(cfg).eval()
+    g, i, t = _batch(cfg)
+    offset = torch.linspace(-3, -1, 6)
+    blind, resid = model.parts(g, i, t)
+    assert torch.allclose(model(g, i, t, offset), offset + resid)
+    assert torch.allclose(model(g, i, t), blind + resid)
+    blind2, resid2 = model.parts(torch.randn(6, 8), i, t)
+    assert torch.equal(blind, blind2) and not torch.allclose(resid, resid2)
+
+
+def test_a_grm_from_before_the_residual_score_is_refused_with_a_message(tmp_path):
+    import pytest
+
+    from osmf_models.common import save_checkpoint
+
+    cfg = GRMConfig.tiny(group_dim=8)
+    model = GRM(cfg)
+    old = torch.nn.Module()
+    for name, child in model.named_children():
+        if name != "blind_head":
+            old.add_module(name, child)
+    save_checkpoint(old, {"config": cfg.to_dict()}, tmp_path / "old")
+    with pytest.raises(ValueError, match="before the residual score.*osmf train grm"):
+        GRM.load(tmp_path / "old")

@@ -346,3 +346,46 @@ def test_paag_training_events_are_a_fixed_sample_above_the_cap(ingested, setting
     assert 0.7 * cap < len(sample) < 1.3 * cap
     assert sample.equals(training_events(spark, lake, imp, themes, replace(grouping_cfg, paag_max_events=cap)))
     assert not any(is_heldout(u, grouping_cfg.eval_holdout_fraction) for u in sample["user_id"].unique())
+
+
+def test_predicted_gain_is_each_groups_best_theme_summed(spark):
+    """``predicted_gain`` (Spark) equals its definition computed here with numpy: per product and K,
+    the sum over groups of the largest coordinate of the group's summed embedding, per user."""
+    from osmf.config.settings import GroupingConfig
+    from osmf.grouping import fit_candidates, predicted_gain
+
+    emb, emb_df = _tiny_audiences(spark)
+    fits = fit_candidates(spark, emb_df, GroupingConfig(k_candidates=(2, 3), min_group_size=5, engine="grouped"))
+    got = predicted_gain(emb_df, fits).set_index(["product_id", "k"])["gain"]
+    for pid, grp in emb.groupby("product_id"):
+        X = np.stack(grp["embedding"].to_numpy())
+        assert abs(got[pid, 1] - X.sum(0).max() / len(X)) < 1e-6
+        for k, (fit, _) in fits.items():
+            a = fit.assignments
+            a = a[a.product_id == pid].set_index("user_id").group_id
+            if a.empty:
+                assert (pid, k) not in got.index
+                continue
+            lab = a.loc[grp["user_id"]].to_numpy()
+            want = sum(X[lab == j].sum(0).max() for j in np.unique(lab)) / len(X)
+            assert abs(got[pid, k] - want) < 1e-6
+            assert got[pid, k] >= got[pid, 1] - 1e-6  # splitting never predicts less than one group
+
+
+def test_gain_rule_takes_the_smallest_k_near_the_best_and_respects_min_group_size():
+    from osmf.grouping import choose_k
+
+    def scores(rows):  # product, min_size, nonempty groups
+        return pd.DataFrame(rows, columns=["product_id", "min_size", "k"]).assign(silhouette=0.5)
+
+    by_k = {2: scores([("a", 40, 2), ("b", 40, 2), ("c", 40, 2)]),
+            3: scores([("a", 40, 3), ("b", 40, 3), ("c", 40, 3)]),
+            5: scores([("a", 40, 5), ("b", 10, 5), ("c", 40, 5)])}
+    gains = pd.DataFrame([("a", 1, 0.0), ("a", 2, 0.5), ("a", 3, 0.97), ("a", 5, 1.0),   # 3 reaches 95% of 5
+                          ("b", 1, 0.0), ("b", 2, 0.2), ("b", 3, 0.3), ("b", 5, 2.0),    # 5 too small: best is 3
+                          ("c", 1, 0.4), ("c", 2, 0.4), ("c", 3, 0.4), ("c", 5, 0.4)],   # no gain: one group
+                         columns=["product_id", "k", "gain"])
+    assert choose_k(by_k, ["a", "b", "c", "d"], 30, gains, 0.95) == {"a": 3, "b": 3, "c": 1, "d": 1}
+    assert choose_k(by_k, ["a"], 30, gains, 0.5) == {"a": 2}
+    # without gains: the silhouette rule (all equal here: the smallest K wins the tie)
+    assert choose_k(by_k, ["a", "b"], 30) == {"a": 2, "b": 2}

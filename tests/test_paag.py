@@ -96,3 +96,41 @@ def test_themes_come_from_pixels_and_prompts_not_labels(ten_days):
     """Every theme groups creatives; the lake's creatives table has no style to group by."""
     users, products, ev, themes = ten_days
     assert 2 <= len(themes) <= 8 and ev.theme.notna().all()
+
+
+def test_bottleneck_and_category_taste_learn_and_share_within_a_category(world_home):
+    """``bottleneck`` > 0 and ``text_encoder="none"``: every parameter still learns, and two products
+    of one category embed a user the same (their taste is the category's), other categories not."""
+    users, products = _dims(world_home)
+    cfg = PAAGConfig(hidden=16, bottleneck=2, text_encoder="none")
+    fs = FeatureSpace.fit(users, products, THEMES, cfg.text_dim, cfg.text_encoder)
+    assert fs.n_product == len(fs.categories)
+    torch.manual_seed(0)
+    model = PAAG(cfg, fs)
+    ux = torch.from_numpy(fs.user_matrix(users.head(32)))
+    px = torch.from_numpy(fs.product_matrix(products.iloc[np.arange(32) % len(products)]))
+    s, y = torch.arange(32) % len(THEMES), (torch.arange(32) % 3 == 0).float()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(50):
+        loss = paag_loss(model(ux, px, s), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])} == set(before)
+    by_cat = products.groupby("category").product_id.apply(list)
+    same = [ps for ps in by_cat if len(ps) > 1][0]
+    other = [ps for ps in by_cat if ps[0] not in same][0]
+    P = lambda pid: torch.from_numpy(fs.product_matrix(products[products.product_id == pid]))[[0] * 8]  # noqa: E731
+    u8 = ux[:8]
+    assert torch.equal(model.embed(u8, P(same[0])), model.embed(u8, P(same[1])))
+    assert not torch.allclose(model.embed(u8, P(same[0])), model.embed(u8, P(other[0])))
+
+
+def test_early_stopping_keeps_the_best_epoch_on_held_out_events(ten_days):
+    users, products, ev, themes = ten_days
+    cfg = PAAGConfig(epochs=60, hidden=16, text_dim=16, batch_size=256, lr=3e-2, patience=2)
+    _, m = train_paag(ev, users, products, themes, cfg)
+    best = int(np.argmin(m["holdout_loss"]))
+    assert m["best_epoch"] == best + 1
+    assert len(m["train_loss"]) == len(m["holdout_loss"]) <= best + 1 + cfg.patience < 60  # stopped early

@@ -32,8 +32,12 @@ class GroupingConfig:
     """The ``[grouping]`` table of the settings file; env ``OSMF_GROUPING_<KEY>``."""
 
     window_days: int = 28  # trailing window of impressions (audience, PAAG training, CTR)
-    k_candidates: tuple = (2, 3, 4, 5)  # env: "2,3,4,5"
+    k_candidates: tuple = (2, 3, 4, 5, 6, 8)  # env: "2,3,4,5,6,8"
     min_group_size: int = 30  # smallest group a K may produce, else a smaller K wins
+    # how K is chosen per product: "gain" (the smallest K whose predicted click gain over one group
+    # reaches k_gain_share of the best candidate's) | "silhouette" (the highest silhouette)
+    k_rule: str = "gain"
+    k_gain_share: float = 0.95
     seed: int = 42
     max_iter: int = 20  # Lloyd iterations (batched and per-product fits run the same number)
     products_per_fit: int = 0  # cap on products per MLlib fit (0 = all: one fit per K)
@@ -41,7 +45,9 @@ class GroupingConfig:
     # K-Means over users, one fit per K) | "grouped" (numpy Lloyd per product, one Spark job for all K)
     engine: str = "auto"
     mllib_min_users: int = 50000  # auto: audiences this large are fitted with MLlib (distributed over users)
-    paag_epochs: int = 6
+    paag_epochs: int = 40
+    paag_bottleneck: int = 2  # taste directions per product (0: the unconstrained MLP)
+    paag_product_text: str = "none"  # none (a product's taste is its category's) | hash | minilm (the title's words too)
     # PAAG trains on the driver: at most this many window events (a fixed sample by a hash of the
     # event id when the window holds more); 0 = every event
     paag_max_events: int = 2_000_000
@@ -304,7 +310,8 @@ _CHOICES = {("models", "size"): ("default", "tiny"), ("models", "renderer"): ("r
             ("models", "text_encoder"): ("minilm", "hash"),
             ("models", "dpo_group_weighting"): ("equal", "pairs", "sqrt"),
             ("models", "dpo_pair_source"): ("observed", "grm", "both"),
-            ("grouping", "engine"): ("auto", "mllib", "grouped")}
+            ("grouping", "engine"): ("auto", "mllib", "grouped"), ("grouping", "k_rule"): ("gain", "silhouette"),
+            ("grouping", "paag_product_text"): ("none", "hash", "minilm")}
 
 
 def _load_table(cls, section: str, env: dict | None):

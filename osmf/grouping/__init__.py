@@ -51,9 +51,9 @@ profile, description), ``ctr`` (group CTR and preference pairs), ``themes`` (PAA
 
 from osmf.grouping.engine_grouped import grouped_kmeans
 from osmf.grouping.engine_mllib import batched_kmeans
-from osmf.grouping.fit import audience_sizes, choose_k, fit_candidates
+from osmf.grouping.fit import audience_sizes, choose_k, fit_candidates, predicted_gain
 from osmf.grouping.frames import FitResult, release
 from osmf.grouping.kmeans import kmeanspp_seeds, product_seed, silhouette_sqeuclidean
 
-__all__ = ["FitResult", "audience_sizes", "batched_kmeans", "choose_k", "fit_candidates", "grouped_kmeans",
+__all__ = ["FitResult", "audience_sizes", "batched_kmeans", "choose_k", "fit_candidates", "predicted_gain", "grouped_kmeans",
            "kmeanspp_seeds", "product_seed", "release", "silhouette_sqeuclidean"]

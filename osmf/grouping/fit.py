@@ -49,12 +49,53 @@ def fit_candidates(spark, emb_df, g, ks=None, sizes: dict[str, int] | None = Non
     return out
 
 
-def choose_k(scores_by_k: dict[int, pd.DataFrame], products: list[str], min_group_size: int) -> dict[str, int]:
-    """Highest silhouette among candidate K whose smallest group has >= min_group_size users; ties
-    go to the smaller K; no valid K gives 1 (the whole audience is one group)."""
-    best = {p: (1, -np.inf) for p in products}
+def predicted_gain(emb_df, fits: dict):
+    """product_id, k, gain: PAAG's own prediction of what K groups are worth. The embedding is each
+    user's centred click log-odds over the themes, so the users of a group shown the group's best
+    theme gain the largest coordinate of the group's summed embedding; ``gain`` is that summed over
+    the groups, per audience user (K = 1: the whole audience as one group). No truth is involved:
+    only the embeddings and the candidate groups. One Spark job for every K."""
+    from functools import reduce
+
+    from pyspark.sql import functions as F
+
+    def per_product(df):
+        e = df.select("product_id", "group_id", F.posexplode("embedding").alias("pos", "v"))
+        return (e.groupBy("product_id", "group_id", "pos").agg(F.sum("v").alias("s"))
+                .groupBy("product_id", "group_id").agg(F.max("s").alias("m"))
+                .groupBy("product_id").agg(F.sum("m").alias("m")))
+
+    parts = [per_product(emb_df.withColumn("group_id", F.lit(0))).withColumn("k", F.lit(1))]
+    parts += [per_product(fit.rows.join(emb_df, ["product_id", "user_id"])).withColumn("k", F.lit(k))
+              for k, (fit, _) in fits.items()]
+    n = emb_df.groupBy("product_id").count()
+    out = reduce(lambda a, b: a.unionByName(b), parts).join(n, "product_id").toPandas()
+    # rounded: Spark adds in no fixed order, and a last-bit difference must not flip a choice on rerun
+    return out.assign(gain=(out["m"] / out["count"]).round(6))[["product_id", "k", "gain"]]
+
+
+def choose_k(scores_by_k: dict[int, pd.DataFrame], products: list[str], min_group_size: int,
+             gains: pd.DataFrame | None = None, share: float = 0.95) -> dict[str, int]:
+    """K per product among the candidate K whose smallest group has >= min_group_size users (no
+    valid K gives 1: the whole audience is one group).
+
+    Without ``gains``: the highest silhouette (ties to the smaller K). With ``gains``
+    (``predicted_gain``): the smallest valid K whose gain over one group reaches ``share`` of the
+    best valid K's, so K grows while more groups still pay and stops where they add little; a
+    product whose groups gain nothing gets 1."""
+    valid = {p: [] for p in products}
+    sil = {}
     for k in sorted(scores_by_k):
         for r in scores_by_k[k].itertuples():
-            if r.min_size >= min_group_size and r.k == k and np.isfinite(r.silhouette) and r.silhouette > best[r.product_id][1]:
-                best[r.product_id] = (k, r.silhouette)
-    return {p: v[0] for p, v in best.items()}
+            if r.min_size >= min_group_size and r.k == k and np.isfinite(r.silhouette) and r.product_id in valid:
+                valid[r.product_id].append(k)
+                sil[r.product_id, k] = r.silhouette
+    if gains is None:
+        return {p: max(ks, key=lambda k: (sil[p, k], -k)) if ks else 1 for p, ks in valid.items()}
+    g = {(p, int(k)): v for p, k, v in zip(gains.product_id, gains.k, gains.gain)}
+    out = {}
+    for p, ks in valid.items():
+        base = g.get((p, 1), 0.0)
+        best = max((g.get((p, k), base) for k in ks), default=base)
+        out[p] = 1 if best - base <= 1e-9 else min(k for k in ks if g.get((p, k), base) - base >= share * (best - base))
+    return out

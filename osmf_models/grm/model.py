@@ -2,7 +2,12 @@
 
 Group features come from the ``groups`` table (PAAG centroid ++ attribute profile). The image goes
 through a small CNN, the prompt through a hashed bag of words; the group vector gates both
-(multiplicative interaction), so the same creative scores differently for different groups."""
+(multiplicative interaction), so the same creative scores differently for different groups.
+
+The score is residual: a group-blind part (what the creative is worth to the product's whole
+audience) plus the group's deviation from it. For a historical creative the group-blind part is its
+observed CTR for the product (``offset``, the log-odds); for a new one the model's own ``blind``
+head predicts it from the image and prompt. The group head only has to learn how groups differ."""
 
 from __future__ import annotations
 
@@ -24,7 +29,8 @@ def prompt_features(prompts, dim: int) -> np.ndarray:
 
 @torch.no_grad()
 def predict_ctr(model: "GRM", group_features, images, prompts) -> np.ndarray:
-    """Predicted CTR per row: group feature vectors, images (paths or H x W x 3 uint8 arrays), prompts."""
+    """Predicted CTR per row: group feature vectors, images (paths or H x W x 3 uint8 arrays), prompts.
+    A new creative has no observed CTR, so the group-blind part is the model's own (``GRM.blind``)."""
     cfg = model.cfg
     model.eval()
     logits = model(torch.tensor(np.asarray(list(group_features), dtype=np.float32)),
@@ -46,10 +52,20 @@ class GRM(nn.Module):
                                    nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, h))
         self.text = nn.Sequential(nn.Linear(cfg.text_dim, h), nn.GELU(), nn.Linear(h, h))
         self.head = nn.Sequential(nn.Linear(5 * h, h), nn.GELU(), nn.Linear(h, 1))
+        self.blind_head = nn.Sequential(nn.Linear(2 * h, h), nn.GELU(), nn.Linear(h, 1))
 
-    def forward(self, group_x: torch.Tensor, image_x: torch.Tensor, text_x: torch.Tensor) -> torch.Tensor:
+    def parts(self, group_x: torch.Tensor, image_x: torch.Tensor, text_x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(group-blind log-odds, the group's residual) per row."""
         g, i, t = self.group(group_x), self.image(image_x), self.text(text_x)
-        return self.head(torch.cat([g * i, g * t, g, i, t], dim=-1)).squeeze(-1)
+        return (self.blind_head(torch.cat([i, t], dim=-1)).squeeze(-1),
+                self.head(torch.cat([g * i, g * t, g, i, t], dim=-1)).squeeze(-1))
+
+    def forward(self, group_x: torch.Tensor, image_x: torch.Tensor, text_x: torch.Tensor,
+                offset: torch.Tensor | None = None) -> torch.Tensor:
+        """Click log-odds for the group: ``offset`` (the creative's observed group-blind log-odds,
+        when it has a history) or the blind head's, plus the group's residual."""
+        blind, resid = self.parts(group_x, image_x, text_x)
+        return (blind if offset is None else offset) + resid
 
     # -- one save/load path (osmf_models.common) ----------------------------------------------------
     def save(self, path: str | Path) -> Path:
@@ -59,5 +75,8 @@ class GRM(nn.Module):
     def load(cls, path: str | Path) -> "GRM":
         meta, state = load_checkpoint(path, "GRM")
         model = cls(GRMConfig.from_dict(meta["config"]))
+        if not any(k.startswith("blind_head.") for k in state):
+            raise ValueError(f"{path}: a GRM from before the residual score (no group-blind head); "
+                             "train a new one with `osmf train grm --run-date D && osmf promote grm`")
         model.load_state_dict(state)
         return model.eval()

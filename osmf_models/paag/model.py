@@ -20,9 +20,16 @@ class PAAG(nn.Module):
         super().__init__()
         self.cfg, self.features = cfg, features
         h = cfg.hidden
-        self.user = nn.Sequential(nn.Linear(features.n_user, h), nn.GELU(), nn.Linear(h, h))
+        r = cfg.bottleneck
         self.product = nn.Sequential(nn.Linear(features.n_product, h), nn.GELU(), nn.Linear(h, 2 * h))
-        self.fuse = nn.Sequential(nn.GELU(), nn.Linear(h, h), nn.GELU())
+        if r > 0:
+            # taste moves along a few directions of the attributes per product: a linear user map,
+            # modulated by the product, squeezed to r dimensions, then a non-linear read-out
+            self.user = nn.Linear(features.n_user, h)
+            self.fuse = nn.Sequential(nn.Linear(h, r), nn.Linear(r, h), nn.GELU(), nn.Linear(h, h), nn.GELU())
+        else:
+            self.user = nn.Sequential(nn.Linear(features.n_user, h), nn.GELU(), nn.Linear(h, h))
+            self.fuse = nn.Sequential(nn.GELU(), nn.Linear(h, h), nn.GELU())
         self.theme = nn.Embedding(len(features.themes), h)
         self.theme_bias = nn.Embedding(len(features.themes), 1)
         self.propensity = nn.Linear(h, 1)

@@ -46,7 +46,7 @@ def train_paag(events: pd.DataFrame, users: pd.DataFrame, products: pd.DataFrame
     n_hold = int(len(events) * cfg.holdout_fraction)
     hold, train = torch.from_numpy(order[:n_hold]), torch.from_numpy(order[n_hold:])
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    losses = []
+    losses, hold_losses, best = [], [], (float("inf"), 0, None)
     for epoch in range(cfg.epochs):
         model.train()
         perm = train[torch.from_numpy(rng.permutation(len(train)))]
@@ -59,7 +59,16 @@ def train_paag(events: pd.DataFrame, users: pd.DataFrame, products: pd.DataFrame
             opt.step()
             total += float(loss.detach()) * len(b)
         losses.append(total / max(len(perm), 1))
-        log.info("PAAG epoch %d/%d: loss %.4f", epoch + 1, cfg.epochs, losses[-1])
+        model.eval()
+        with torch.no_grad():
+            hold_losses.append(float(paag_loss(model(U[ui[hold]], P[pi[hold]], S[hold]), Y[hold])) if n_hold else losses[-1])
+        log.info("PAAG epoch %d/%d: loss %.4f, held-out events %.4f", epoch + 1, cfg.epochs, losses[-1], hold_losses[-1])
+        if hold_losses[-1] < best[0] - 1e-5:
+            best = (hold_losses[-1], epoch + 1, {k: v.detach().clone() for k, v in model.state_dict().items()})
+        elif cfg.patience and epoch + 1 - best[1] >= cfg.patience:
+            break  # early stopping: the held-out events' loss has not improved for `patience` epochs
+    if cfg.patience and best[2] is not None:
+        model.load_state_dict(best[2])
     model.eval()
     with torch.no_grad():
         s_hold = model(U[ui[hold]], P[pi[hold]], S[hold]).numpy()
@@ -68,6 +77,6 @@ def train_paag(events: pd.DataFrame, users: pd.DataFrame, products: pd.DataFrame
     tr = events.iloc[train.numpy()]
     theme_ctr = tr.groupby("theme")["clicked"].mean()
     base = events.iloc[hold.numpy()]["theme"].map(theme_ctr).fillna(tr["clicked"].mean()).to_numpy()
-    metrics = {"train_loss": losses, "holdout_auc": _auc(y_hold, s_hold), "holdout_auc_theme_only": _auc(y_hold, base),
+    metrics = {"train_loss": losses, "holdout_loss": hold_losses, "best_epoch": best[1] if cfg.patience else len(losses), "holdout_auc": _auc(y_hold, s_hold), "holdout_auc_theme_only": _auc(y_hold, base),
                "n_events": int(len(events)), "seconds": time.perf_counter() - t0}
     return model, metrics
