@@ -9,13 +9,20 @@ from pathlib import Path
 
 def grouping_report(settings, run_date: str, json_path: Path | None = None, plot_path: Path | None = None,
                     reuse: bool = True) -> dict:
-    """The grouping evaluation of a run date (reused from its JSON when ``reuse`` and present)."""
+    """The grouping evaluation of a run date, reused from its JSON when ``reuse`` and the JSON was
+    made from the lake's current ``user_groups`` (a regroup, or a new world in the same home, since
+    makes it stale)."""
     from osmf.evaluation import grouping as evaluate_grouping
+    from osmf.lake import Lake
 
     json_path = Path(json_path or settings.reports_root / f"grouping_{run_date}.json")
+    last = Lake(settings).history("user_groups", 1)[0]
+    version = f"{last.get('version')}@{last.get('timestamp')}"  # a new lake in the same home restarts versions
     if reuse and json_path.exists():
-        return json.loads(json_path.read_text())
-    report = evaluate_grouping.evaluate(run_date, settings)
+        old = json.loads(json_path.read_text())
+        if old.get("user_groups_version") == version:
+            return old
+    report = {**evaluate_grouping.evaluate(run_date, settings), "user_groups_version": version}
     evaluate_grouping.write(report, json_path, Path(plot_path or json_path.with_suffix(".png")))
     return report
 

@@ -137,17 +137,21 @@ def test_score_is_the_offset_plus_the_group_residual(tmp_path):
     assert torch.equal(blind, blind2) and not torch.allclose(resid, resid2)
 
 
-def test_a_grm_from_before_the_residual_score_is_refused_with_a_message(tmp_path):
-    import pytest
-
+def test_a_grm_from_before_the_residual_score_still_scores_as_it_did(tmp_path):
+    """A checkpoint without the group-blind head (a champion registered before the residual score)
+    loads and scores with its own head alone, ignoring any offset, as it did then."""
     from osmf_models.common import save_checkpoint
 
     cfg = GRMConfig.tiny(group_dim=8)
-    model = GRM(cfg)
+    torch.manual_seed(0)
+    model = GRM(cfg).eval()
     old = torch.nn.Module()
     for name, child in model.named_children():
         if name != "blind_head":
             old.add_module(name, child)
-    save_checkpoint(old, {"config": cfg.to_dict()}, tmp_path / "old")
-    with pytest.raises(ValueError, match="before the residual score.*osmf train grm"):
-        GRM.load(tmp_path / "old")
+    save_checkpoint(old, {"config": {k: v for k, v in cfg.to_dict().items() if k not in ("residual", "residual_penalty")}},
+                    tmp_path / "old")
+    back = GRM.load(tmp_path / "old")
+    g, i, t = _batch(cfg)
+    assert back.cfg.residual is False
+    assert torch.equal(back(g, i, t, torch.ones(6)), model.parts(g, i, t)[1])

@@ -17,6 +17,7 @@ class GRMConfig(ConfigMixin):
     lr: float = 3e-3
     weight_decay: float = 1e-4
     pair_weight: float = 1.0  # weight of the pairwise loss next to the pointwise one
+    residual: bool = True  # False only for checkpoints from before the residual score (scored as they were)
     residual_penalty: float = 0.1  # L2 on the group residual: a group departs from the audience only on evidence
     holdout_fraction: float = 0.25  # share of (product, group)s whose pairs are held out
     seed: int = 0

@@ -65,6 +65,8 @@ class GRM(nn.Module):
         """Click log-odds for the group: ``offset`` (the creative's observed group-blind log-odds,
         when it has a history) or the blind head's, plus the group's residual."""
         blind, resid = self.parts(group_x, image_x, text_x)
+        if not self.cfg.residual:
+            return resid
         return (blind if offset is None else offset) + resid
 
     # -- one save/load path (osmf_models.common) ----------------------------------------------------
@@ -74,9 +76,10 @@ class GRM(nn.Module):
     @classmethod
     def load(cls, path: str | Path) -> "GRM":
         meta, state = load_checkpoint(path, "GRM")
-        model = cls(GRMConfig.from_dict(meta["config"]))
-        if not any(k.startswith("blind_head.") for k in state):
-            raise ValueError(f"{path}: a GRM from before the residual score (no group-blind head); "
-                             "train a new one with `osmf train grm --run-date D && osmf promote grm`")
-        model.load_state_dict(state)
+        cfg = GRMConfig.from_dict(meta["config"])
+        legacy = not any(k.startswith("blind_head.") for k in state)
+        if legacy:  # a GRM from before the residual score: its head gives the whole log-odds, as it did
+            cfg.residual = False
+        model = cls(cfg)
+        model.load_state_dict(state, strict=not legacy)
         return model.eval()
