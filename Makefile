@@ -9,7 +9,7 @@ export HF_DATASETS_OFFLINE := 1
 export SPARK_LOCAL_IP := 127.0.0.1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup postgres demo test test-quick bench bench-grouping bench-chain stack-up stack-status stack-down clean help
+.PHONY: setup postgres demo test test-quick bench bench-grouping bench-chain bench-ab stack-up stack-status stack-down clean help
 
 help:
 	@echo "make demo   - set up .venv and run the main job (small world -> the nightly chain through Airflow -> A/B report)"
@@ -18,6 +18,7 @@ help:
 	@echo "make bench  - ingest benchmark (5M events: lines/s vs the fair parse+write baseline, json.loads and the old baseline; driver peak RSS at 5M and 20M)"
 	@echo "make bench-grouping - grouping (engine auto) vs scikit-learn: 1000x500 (goal <= 2x), 10x200000, 10000x200 products x users"
 	@echo "make bench-chain - the nightly chain on the medium world (stage times, driver peak RSS)"
+	@echo "make bench-ab - the simulated A/B over 3 seeds of the small world and of each shape in bench/worlds (mean, std, min, max of every figure)"
 	@echo "make stack-up / stack-status / stack-down - the real stack as local processes (osmf stack ...)"
 	@echo "make clean  - remove .osmf (local state) and caches, keep .venv"
 
@@ -57,6 +58,13 @@ bench-grouping: $(STAMP)
 
 bench-chain: $(STAMP)
 	PYSPARK_PYTHON=$(abspath $(BIN)/python) $(BIN)/python bench/bench_chain.py --preset medium
+
+# the simulated A/B over 3 seeds of the demo shape and of each world shape in bench/worlds (~40 min)
+bench-ab: $(STAMP)
+	$(BIN)/python bench/ab_seeds.py --preset small --seeds 3 --first-seed 1 --out bench/out/ab_small
+	for w in bench/worlds/*.toml; do \
+	  $(BIN)/python bench/ab_seeds.py --config $$w --seeds 3 --first-seed 1 --out bench/out/ab_$$(basename $$w .toml) || exit 1; \
+	done
 
 stack-up: $(STAMP) postgres
 	PYSPARK_PYTHON=$(abspath $(BIN)/python) $(BIN)/osmf stack up

@@ -7,8 +7,9 @@ deviation, min, max over the seeds) and writes every report to ``--out``.
 
     .venv/bin/python bench/ab_seeds.py --preset small --seeds 3
     .venv/bin/python bench/ab_seeds.py --preset small --seeds 3 --set n_products=20 --set n_segments=4
+    .venv/bin/python bench/ab_seeds.py --config bench/worlds/hard.toml --seeds 3 --first-seed 1
     # the same worlds through another checkout (e.g. the previous release), for a before/after table:
-    .venv/bin/python bench/ab_seeds.py --preset small --seeds 3 --cmd "python -m osmf.cli" --pythonpath ../old
+    .venv/bin/python bench/ab_seeds.py --preset small --seeds 3 --cmd "python -m osmf_app.cli" --pythonpath ../old
 """
 
 from __future__ import annotations

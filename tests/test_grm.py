@@ -155,3 +155,26 @@ def test_a_grm_from_before_the_residual_score_still_scores_as_it_did(tmp_path):
     g, i, t = _batch(cfg)
     assert back.cfg.residual is False
     assert torch.equal(back(g, i, t, torch.ones(6)), model.parts(g, i, t)[1])
+
+
+def test_pair_accuracy_intervals_resample_whole_groups():
+    import numpy as np
+    import pandas as pd
+
+    from osmf_models.grm.train import pair_accuracy_intervals, pair_metrics
+
+    # 4 groups x 3 pairs over rows 0..7; the GRM ranks every pair right, the baseline those of 2 groups
+    pairs = pd.DataFrame({"product_id": ["p"] * 12, "group_id": np.repeat([0, 1, 2, 3], 3),
+                          "chosen_row": np.tile([0, 2, 4], 4), "rejected_row": np.tile([1, 3, 5], 4)})
+    grm = np.array([1.0, 0, 1, 0, 1, 0, 0, 0])
+    ci = pair_accuracy_intervals(grm, -grm, pairs)
+    assert ci["grm_pair_accuracy_ci"] == [1.0, 1.0] and ci["baseline_pair_accuracy_ci"] == [0.0, 0.0]
+    assert ci["pair_accuracy_gain_ci"] == [1.0, 1.0]
+    mixed = pairs.assign(chosen_row=np.where(pairs.group_id < 2, pairs.chosen_row, pairs.rejected_row),
+                         rejected_row=np.where(pairs.group_id < 2, pairs.rejected_row, pairs.chosen_row))
+    ci = pair_accuracy_intervals(grm, grm, mixed)
+    lo, hi = ci["grm_pair_accuracy_ci"]
+    assert lo < pair_metrics(grm, mixed)["pair_accuracy"] == 0.5 < hi  # groups, not pairs, are resampled:
+    assert lo <= 0.25 and hi >= 0.75  # 4 clusters give a wide interval
+    assert ci["pair_accuracy_gain_ci"] == [0.0, 0.0]
+    assert pair_accuracy_intervals(grm, grm, mixed.iloc[:0]) == {}

@@ -184,6 +184,10 @@ def evaluate_ab(run_date: str, settings, lake=None, grouping_report: dict | None
         "one_size_best_style_share": float(np.average(per_group.one_size_style == per_group.best_style, weights=w)),
         "grm_pair_accuracy": grm_metrics.get("grm_pair_accuracy"),
         "grm_baseline_pair_accuracy": grm_metrics.get("baseline_pair_accuracy"),
+        **{key: [grm_metrics.get(f"{k}_ci_low"), grm_metrics.get(f"{k}_ci_high")]
+           for key, k in (("grm_pair_accuracy_ci", "grm_pair_accuracy"), ("grm_baseline_pair_accuracy_ci", "baseline_pair_accuracy"),
+                          ("grm_pair_accuracy_gain_ci", "pair_accuracy_gain"))},
+        "grm_heldout_pairs": grm_metrics.get("grm_pairs"),
         "grm_auroc": grm_metrics.get("grm_auroc"),
         "models": models,
         "judged_on": "pixels: the world's hidden perception of each rendered creative's background",
