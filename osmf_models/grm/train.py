@@ -87,7 +87,7 @@ def pair_accuracy_intervals(scores: np.ndarray, baseline: np.ndarray, pairs: pd.
     if len(pairs) == 0:
         return {}
     a, b = _correct(scores, pairs), _correct(baseline, pairs)
-    cluster = pd.factorize(list(zip(pairs.product_id, pairs.group_id)))[0]
+    cluster = pd.factorize(pairs.product_id.astype(str) + "\x1f" + pairs.group_id.astype(str))[0]
     n = cluster.max() + 1
     sa, sb, cnt = (np.bincount(cluster, weights=w, minlength=n) for w in (a, b, np.ones(len(a))))
     draw = np.random.default_rng(seed).integers(0, n, (reps, n))
