@@ -19,7 +19,9 @@ FIGURES = (("lift_vs_one_size_oracle", "lift vs one-size oracle", True), ("lift_
 
 
 def reports(folder: Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted(Path(folder).glob("**/reports/ab_*.json"))]
+    from glob import glob
+
+    return [json.loads(Path(p).read_text()) for p in sorted(glob(f"{folder}/**/reports/ab_*.json", recursive=True))]
 
 
 def cell(vals, pct: bool) -> str:
