@@ -48,7 +48,7 @@ def run_demo(settings: Settings, cfg) -> int:
     gain = r.get("grm_pair_accuracy_gain_ci") or [None, None]
     print(f"  GRM held-out pair accuracy {r['grm_pair_accuracy']:.3f} (group-blind {r['grm_baseline_pair_accuracy']:.3f}"
           f"{f'; gain 95% interval [{gain[0]:+.3f}, {gain[1]:+.3f}]' if gain[0] is not None else ''}, "
-          f"{r.get('grm_heldout_pairs')} held-out pairs)")
+          f"{int(r['grm_heldout_pairs']) if r.get('grm_heldout_pairs') is not None else '?'} held-out pairs)")
     print(f"  measured {time.strftime('%Y-%m-%d')} at commit {_commit()}, world seed {cfg.seed}")
     print()
     print("Browse the same state:")
