@@ -41,12 +41,51 @@ def load(home: str, run_date: str):
     return s, imp, held.to_numpy(), users, products, creatives
 
 
-def main(argv=None) -> int:
+def product_rows(model, s, imp, held, users, products) -> list[dict]:
+    """Per product: its held-out users' one-size oracle and oracle, and for every K of ``KS`` the
+    K-Means groups' held-out ceiling, ARI, silhouette, predicted gain and group sizes."""
+    import torch
     from sklearn.cluster import KMeans
     from sklearn.metrics import adjusted_rand_score, silhouette_score
 
-    from osmf.grouping.themes import fit_themes
     from osmf.world.simulator import Simulator
+
+    g = s.grouping
+    sim = Simulator(s.home)
+    heldset = set(imp.user_id[held])
+    U = users.set_index("user_id")
+    aud = imp.groupby("product_id").user_id.unique()
+    pfeat = dict(zip(products.product_id, model.features.product_matrix(products)))
+    rows = []
+    for pid, uids in aud.items():
+        uids = np.sort(uids)
+        ux = torch.from_numpy(model.features.user_matrix(U.loc[uids].reset_index()))
+        px = torch.from_numpy(np.repeat(pfeat[pid][None], len(uids), 0))
+        X = model.embed(ux, px).double().numpy()
+        hmask = np.isin(uids, list(heldset))
+        hu = uids[hmask]
+        seg = sim.segments(pid, list(uids))
+        one = sim.best_single_style(pid, list(hu))[1]
+        orc = sim.oracle_ctr(pid, list(hu))
+        r = {"pid": pid, "n": len(hu), "one": one, "oracle": orc, "gain1": X.mean(0).max()}
+        for k in KS:
+            lab = KMeans(n_clusters=k, n_init=3, random_state=g.seed).fit_predict(X)
+            sizes = np.bincount(lab, minlength=k)
+            r[f"min{k}"], r[f"nonempty{k}"] = int(sizes[sizes > 0].min()), int((sizes > 0).sum())
+            hl = lab[hmask]
+            r[f"ceil{k}"] = sum(sim.best_single_style(pid, list(hu[hl == j]))[1] * (hl == j).sum()
+                                for j in range(k) if (hl == j).any()) / len(hu)
+            r[f"ari{k}"] = adjusted_rand_score(seg, lab)
+            r[f"sil{k}"] = silhouette_score(X, lab, sample_size=min(2000, len(X)), random_state=0) if len(set(lab)) > 1 else -1
+            r[f"gain{k}"] = sum(X[lab == j].sum(0).max() for j in range(k) if (lab == j).any()) / len(X)
+            r[f"ok{k}"] = sizes.min() >= g.min_group_size  # the fixed-K rows
+        rows.append(r)
+    return rows
+
+
+def main(argv=None) -> int:
+    from osmf.grouping import choose_k
+    from osmf.grouping.themes import fit_themes
     from osmf_models.paag import PAAGConfig
     from osmf_models.paag.train import train_paag
 
@@ -71,36 +110,7 @@ def main(argv=None) -> int:
     print(f"PAAG {kw or 'defaults'}: AUC {metrics['holdout_auc']:.4f} (theme-only {metrics['holdout_auc_theme_only']:.4f}), "
           f"best epoch {metrics['best_epoch']}/{len(metrics['train_loss'])}, {time.perf_counter() - t0:.0f}s", flush=True)
 
-    import torch
-
-    sim = Simulator(s.home)
-    heldset = set(imp.user_id[held])
-    U = users.set_index("user_id")
-    aud = imp.groupby("product_id").user_id.unique()
-    pfeat = dict(zip(products.product_id, model.features.product_matrix(products)))
-    rows, ari = [], {}
-    for pid, uids in aud.items():
-        uids = np.sort(uids)
-        ux = torch.from_numpy(model.features.user_matrix(U.loc[uids].reset_index()))
-        px = torch.from_numpy(np.repeat(pfeat[pid][None], len(uids), 0))
-        X = model.embed(ux, px).double().numpy()
-        hmask = np.isin(uids, list(heldset))
-        hu = uids[hmask]
-        seg = sim.segments(pid, list(uids))
-        one = sim.best_single_style(pid, list(hu))[1]
-        orc = sim.oracle_ctr(pid, list(hu))
-        r = {"pid": pid, "n": len(hu), "one": one, "oracle": orc, "gain1": X.mean(0).max()}
-        for k in KS:
-            lab = KMeans(n_clusters=k, n_init=3, random_state=g.seed).fit_predict(X)
-            sizes = np.bincount(lab, minlength=k)
-            hl = lab[hmask]
-            r[f"ceil{k}"] = sum(sim.best_single_style(pid, list(hu[hl == j]))[1] * (hl == j).sum()
-                                for j in range(k) if (hl == j).any()) / len(hu)
-            r[f"ari{k}"] = adjusted_rand_score(seg, lab)
-            r[f"sil{k}"] = silhouette_score(X, lab, sample_size=min(2000, len(X)), random_state=0) if len(set(lab)) > 1 else -1
-            r[f"gain{k}"] = sum(X[lab == j].sum(0).max() for j in range(k) if (lab == j).any()) / len(X)
-            r[f"ok{k}"] = sizes.min() >= g.min_group_size
-        rows.append(r)
+    rows = product_rows(model, s, imp, held, users, products)
     t = pd.DataFrame(rows)
     w = t.n.to_numpy()
 
@@ -112,14 +122,22 @@ def main(argv=None) -> int:
 
     for k in KS:
         report(f"fixed K={k}", [k if r[f"ok{k}"] else 1 for r in rows])
-    report("silhouette 2..5", [max((kk for kk in (2, 3, 4, 5) if r[f"ok{kk}"]), key=lambda kk: r[f"sil{kk}"], default=1) for r in rows])
+    # the pipeline's own rule (osmf.grouping.choose_k) on the lab's fits, silhouette and gain
+    scores = {k: pd.DataFrame({"product_id": t.pid, "silhouette": t[f"sil{k}"], "min_size": t[f"min{k}"],
+                               "k": t[f"nonempty{k}"]}) for k in KS}
+    gains = pd.DataFrame([(r["pid"], k, r["gain1"] if k == 1 else r[f"gain{k}"]) for r in rows for k in (1, *KS)],
+                         columns=["product_id", "k", "gain"])
+    pids = list(t.pid)
+
+    def rule(**kw):
+        chosen = choose_k(**kw)
+        return [chosen[p] for p in pids]
+
+    report("silhouette 2..5", rule(scores_by_k={k: scores[k] for k in (2, 3, 4, 5)}, products=pids,
+                                   min_group_size=g.min_group_size))
     for tau in (0.8, 0.9, 0.95):
-        ch = []
-        for r in rows:
-            ks = [k for k in KS if r[f"ok{k}"]]
-            best = max((r[f"gain{k}"] for k in ks), default=r["gain1"])
-            ch.append(min((k for k in ks if r[f"gain{k}"] - r["gain1"] >= tau * (best - r["gain1"])), default=1))
-        report(f"gain tau={tau}", ch)
+        report(f"gain tau={tau}", rule(scores_by_k=scores, products=pids, min_group_size=g.min_group_size,
+                                       gains=gains, share=tau))
     return 0
 
 

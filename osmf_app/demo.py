@@ -45,10 +45,11 @@ def run_demo(settings: Settings, cfg) -> int:
     print_grouping(report, last)
     print()
     r = ab(settings, last)
-    gain = r.get("grm_pair_accuracy_gain_ci") or [None, None]
+    lo, hi = r.get("grm_pair_accuracy_gain_ci") or (None, None)
+    pairs = r.get("grm_heldout_pairs")
+    interval = f"; gain 95% interval [{lo:+.3f}, {hi:+.3f}]" if lo is not None else ""  # GRMs from before: none
     print(f"  GRM held-out pair accuracy {r['grm_pair_accuracy']:.3f} (group-blind {r['grm_baseline_pair_accuracy']:.3f}"
-          f"{f'; gain 95% interval [{gain[0]:+.3f}, {gain[1]:+.3f}]' if gain[0] is not None else ''}, "
-          f"{int(r['grm_heldout_pairs']) if r.get('grm_heldout_pairs') is not None else '?'} held-out pairs)")
+          f"{interval}, {int(pairs) if pairs is not None else '?'} held-out pairs)")
     print(f"  measured {time.strftime('%Y-%m-%d')} at commit {_commit()}, world seed {cfg.seed}")
     print()
     print("Browse the same state:")

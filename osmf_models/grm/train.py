@@ -63,20 +63,26 @@ def _mask(df: pd.DataFrame, held: set) -> np.ndarray:
     return np.array([(p, g) in held for p, g in zip(df.product_id, df.group_id)], dtype=bool)
 
 
+def _margins(scores: np.ndarray, pairs: pd.DataFrame) -> np.ndarray:
+    """Per pair: score of the chosen creative minus that of the rejected one."""
+    return scores[pairs.chosen_row.to_numpy()] - scores[pairs.rejected_row.to_numpy()]
+
+
+def _correct(scores: np.ndarray, pairs: pd.DataFrame) -> np.ndarray:
+    """Per pair: 1 ranked right, 0 wrong, 0.5 a tie."""
+    d = _margins(scores, pairs)
+    return np.where(d == 0, 0.5, d > 0).astype(float)
+
+
 def pair_metrics(scores: np.ndarray, pairs: pd.DataFrame) -> dict:
     from sklearn.metrics import roc_auc_score
 
     if len(pairs) == 0:
         return {"pair_accuracy": float("nan"), "auroc": float("nan"), "pairs": 0}
-    d = scores[pairs.chosen_row.to_numpy()] - scores[pairs.rejected_row.to_numpy()]
-    acc = float(np.mean(np.where(d == 0, 0.5, d > 0)))
+    d = _margins(scores, pairs)
+    acc = float(np.mean(_correct(scores, pairs)))
     auroc = float(roc_auc_score(np.r_[np.ones(len(d)), np.zeros(len(d))], np.r_[d, -d]))
     return {"pair_accuracy": acc, "auroc": auroc, "pairs": int(len(pairs))}
-
-
-def _correct(scores: np.ndarray, pairs: pd.DataFrame) -> np.ndarray:
-    d = scores[pairs.chosen_row.to_numpy()] - scores[pairs.rejected_row.to_numpy()]
-    return np.where(d == 0, 0.5, d > 0).astype(float)
 
 
 def pair_accuracy_intervals(scores: np.ndarray, baseline: np.ndarray, pairs: pd.DataFrame,

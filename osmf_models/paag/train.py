@@ -63,11 +63,13 @@ def train_paag(events: pd.DataFrame, users: pd.DataFrame, products: pd.DataFrame
         with torch.no_grad():
             hold_losses.append(float(paag_loss(model(U[ui[hold]], P[pi[hold]], S[hold]), Y[hold])) if n_hold else losses[-1])
         log.info("PAAG epoch %d/%d: loss %.4f, held-out events %.4f", epoch + 1, cfg.epochs, losses[-1], hold_losses[-1])
+        if not cfg.patience:
+            continue  # no early stopping: the last epoch's weights are kept
         if hold_losses[-1] < best[0] - 1e-5:
             best = (hold_losses[-1], epoch + 1, {k: v.detach().clone() for k, v in model.state_dict().items()})
-        elif cfg.patience and epoch + 1 - best[1] >= cfg.patience:
+        elif epoch + 1 - best[1] >= cfg.patience:
             break  # early stopping: the held-out events' loss has not improved for `patience` epochs
-    if cfg.patience and best[2] is not None:
+    if best[2] is not None:
         model.load_state_dict(best[2])
     model.eval()
     with torch.no_grad():
