@@ -63,7 +63,7 @@ def main(argv=None) -> int:
 
     home.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    if not args.reuse_world or not (home / "world" / "manifest.json").exists():
+    if not args.reuse_world or not (home / "truth" / "manifest.json").exists():
         # in a child process: the generator's memory is not the chain's driver RSS
         t = time.perf_counter()
         subprocess.run([sys.executable, "-m", "osmf_app.cli", "world", "generate", "--preset", args.preset],

@@ -63,7 +63,7 @@ def _landing(home: Path, events: int, files: int, valid: bool):
     from landing import write_landing
 
     t = time.perf_counter()
-    out = write_landing(home / "landing" / "events" / f"event_date={DATE}", home / "world", DATE, events,
+    out = write_landing(home / "landing" / "events" / f"event_date={DATE}", home / "landing" / "dimensions", DATE, events,
                         files=files, valid_path=home / "valid.jsonl" if valid else None)
     print(f"landing: {out.lines:,} lines ({out.bytes / 1e6:,.0f} MB, {out.malformed:,} malformed, "
           f"{out.duplicates:,} duplicates) written in {time.perf_counter() - t:.1f}s", flush=True)

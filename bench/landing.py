@@ -101,4 +101,5 @@ def write_landing(day_dir: Path, world_dir: Path, date: str, events: int, files:
     finally:
         if valid is not None:
             valid.close()
+    (day_dir / "_SUCCESS").touch()  # the day is complete (the landing contract)
     return Landing(len(order), n_bad, n_dup, total, valid_path)

@@ -4,8 +4,10 @@ When ``osmf_train`` updates the ``models`` asset, and as a fallback nightly at 0
 day before. ``check_inputs`` skips the run, with the reason, when the date has no groups or there
 is no champion model yet (and a nightly run when the date is already built). Best-of-N G-MLLM
 prompts ranked by the GRM, rendered around the untouched product, written to
-``generated_creatives`` (the run date's partition replaced); ``publish`` validates it and updates
-the ``generated_creatives`` asset. Runs on the queue ``[models].train_queue``.
+``generated_creatives`` (the run date's partition replaced); ``serving`` then writes
+``serving_assignments`` (every user x product: the group and creative to show); ``publish``
+validates both and updates the ``generated_creatives`` asset. ``generate`` runs on the queue
+``[models].train_queue``.
 """
 
 from airflow.sdk import Asset, AssetOrTimeSchedule, CronDataIntervalTimetable

@@ -2,7 +2,8 @@
 on event_id within the date) and ``quarantine`` (raw line, source file, line number, reason), with a
 per-file ``ingest_audit``.
 
-The contract (what counts as accepted, duplicate or quarantined, the per-file invariant, reruns)
+The landing check (``osmf.ingest.landing``) runs first: a drop with errors stops the task before
+anything is written. The contract (what counts as accepted, duplicate or quarantined, the per-file invariant, reruns)
 and how it runs are in :mod:`osmf.ingest.events`; this job loads the dimensions, reads, calls it, writes
 and logs. One Spark job parses, classifies and writes (the write tasks of ``Lake.stage_spark`` write the
 new events and the quarantined lines); only file names and counts reach the driver, which checks the
@@ -61,11 +62,15 @@ def ingest_day(ctx: JobContext, now: dt.datetime | None = None):
     from osmf.ingest import events as ingest
     from osmf.ingest.dimensions import load_dimensions
     from osmf.ingest.events import IngestResult
+    from osmf.ingest.landing import require_clean
 
     t0 = time.perf_counter()
     settings, lake, run_date, run_id = ctx.settings, ctx.lake, ctx.run_date, ctx.run_id
-    paths = ingest.landing_files(settings, run_date)  # before anything commits: no landing, no write
-    load_dimensions(lake, settings, run_id)
+    # the landing check first (the contract, the dimensions and their assets, the day's events): a bad
+    # drop stops here, with every problem in the task log, before anything is written
+    require_clean(settings, [run_date])
+    paths = ingest.landing_files(settings, run_date)
+    load_dimensions(lake, settings, run_id, checked=True)
     names = ingest.source_names(settings, paths)
     log.info("ingest %s: %d landing files (run %s)", run_date, len(paths), run_id)
 

@@ -7,6 +7,8 @@ wrote, on the run date's partition) that updates the stage's asset, which trigge
 
     osmf_ingest -> [impressions] -> osmf_regroup -> [groups] -> osmf_train -> [models] -> osmf_generate -> [generated_creatives]
 
+(osmf_generate also writes ``serving_assignments``, what an ad server loads.)
+
 Every job is ``run(ctx: JobContext) -> dict``; a step may also name a ``skip_if(ctx)`` (why there is
 nothing to do, or None) and ask for the job's ``promote(ctx)`` after it. The jobs import their heavy
 libraries inside ``run``, so importing this module (DAG files do while parsing) stays light.
@@ -19,8 +21,8 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Callable
 
-from jobs import (generate_creatives, group_ctr, group_users, ingest_events, paag_embeddings, train_gmllm,
-                  train_grm, train_group_dpo, validate_table)
+from jobs import (generate_creatives, group_ctr, group_users, ingest_events, paag_embeddings, serving_assignments,
+                  train_gmllm, train_grm, train_group_dpo, validate_table)
 from osmf.runtime.context import JobContext
 
 
@@ -63,9 +65,10 @@ TRAIN = Stage("osmf_train", (Step("train_grm", train_grm, 120, True, promote=Tru
                              Step("pretrain_gmllm", train_gmllm, 240, True, skip_if=train_gmllm.base_exists),
                              Step("group_dpo", train_group_dpo, 240, True, promote=True)),
               "models", needs=("groups", "group_preference_pairs"))
-GENERATE = Stage("osmf_generate", (Step("generate", generate_creatives, 120, True),), "generated_creatives",
-                 validates=("generated_creatives",), needs=("groups",), needs_models=("osmf-grm", "osmf-gmllm"),
-                 builds="generated_creatives")
+GENERATE = Stage("osmf_generate", (Step("generate", generate_creatives, 120, True),
+                                   Step("serving", serving_assignments, 60)), "generated_creatives",
+                 validates=("generated_creatives", "serving_assignments"), needs=("groups",),
+                 needs_models=("osmf-grm", "osmf-gmllm"), builds="serving_assignments")
 STAGES = (INGEST, REGROUP, TRAIN, GENERATE)
 DAILY = (INGEST,)  # run for every landing date; the others run for the last date of a batch
 

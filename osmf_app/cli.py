@@ -15,7 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from jobs import generate_creatives, ingest_events, train_gmllm, train_grm, train_group_dpo, validate_table
+from jobs import (generate_creatives, ingest_events, serving_assignments, train_gmllm, train_grm, train_group_dpo,
+                  validate_table)
 from osmf.runtime.context import JobContext
 from osmf.runtime.entrypoint import date_arg, run_guarded
 from osmf_app import chain
@@ -64,7 +65,7 @@ def cmd_settings(args, settings) -> int:
         else:
             print(f"{k} = {v}")
     for k, v in (("lake_root", settings.lake_root), ("landing_root", settings.landing_root),
-                 ("world_root", settings.world_root), ("asset_root", settings.asset_root),
+                 ("landing_dimensions", settings.landing_dimensions), ("asset_root", settings.asset_root),
                  ("airflow_home", settings.airflow_home), ("mlflow_uri", settings.mlflow_uri)):
         print(f"{k} = {v}")
     return 0
@@ -107,7 +108,8 @@ def cmd_promote(args, settings) -> int:
 
 
 def cmd_generate(args, settings) -> int:
-    _json(generate_creatives.run(_ctx(args, settings)))
+    ctx = _ctx(args, settings)
+    _json({"generate": generate_creatives.run(ctx), "serving": serving_assignments.run(ctx)})
     return 0
 
 
@@ -136,6 +138,13 @@ def cmd_evaluate_ab(args, settings) -> int:
     from osmf.world import read_manifest
     from osmf_app.evaluation import ab, ab_on_new_world
 
+    if not args.world_config and not settings.world_manifest.exists():
+        raise ValueError(
+            f"the simulated A/B test needs a synthetic world: it judges creatives by the world's hidden truth "
+            f"({settings.truth_root}, written by `osmf world generate`), and the drop in {settings.landing_root} was "
+            f"not made by the generator. The models' offline metrics are in MLflow ({settings.mlflow_uri}): the GRM's "
+            "held-out pair accuracy with its 95% interval (runs of experiment osmf-grm), the Group-DPO reward "
+            "of its prompts (osmf-gmllm), PAAG's held-out AUC ($OSMF_HOME/models/paag/run_date=D/metrics.json)")
     run_date = ab_on_new_world(settings, args.world_config) if args.world_config else None
     ab(settings, args.run_date or run_date or read_manifest(settings.home)["dates"][-1], args.json, args.html)
     return 0
@@ -184,6 +193,35 @@ def cmd_lake_vacuum(args, settings) -> int:
 
     files = Lake(settings).vacuum(args.table, args.retention_hours, dry_run=not args.apply)
     print(f"{'deleted' if args.apply else 'would delete'} {len(files)} file(s)")
+    return 0
+
+
+def cmd_landing_check(args, settings) -> int:
+    from osmf.ingest.landing import check_landing
+
+    report = check_landing(settings, [args.run_date] if args.run_date else None)
+    print(report.text())
+    return 0 if report.ok else 1
+
+
+def cmd_chain(args, settings) -> int:
+    from osmf.ingest.landing import landed_dates
+    from osmf_app.airflow_local import run_chain
+
+    dates = sorted(args.run_date or []) or landed_dates(settings)
+    if not dates:
+        raise FileNotFoundError(f"no landing dates under {settings.landing_root / 'events'}: land a drop first "
+                                "(docs/landing.md) or generate a world (`osmf world generate --preset tiny`)")
+    run_chain(settings, dates, say=_progress)
+    return 0
+
+
+def cmd_export_serving(args, settings) -> int:
+    from osmf.generation.serving import export_serving
+    from osmf.lake import Lake
+
+    n = export_serving(Lake(settings), args.run_date, args.out)
+    print(f"wrote {n} serving assignments of {args.run_date} to {args.out}")
     return 0
 
 
@@ -286,10 +324,36 @@ def _add_models(sub) -> None:
                     help="grm: by held-out pair accuracy; gmllm: by GRM reward of its greedy prompts")
     pr.set_defaults(func=cmd_promote)
     g = sub.add_parser("generate", help="one creative per (product, group) with the champion models",
-                       description="Best-of-N G-MLLM prompts by the GRM, rendered, into generated_creatives.")
+                       description="Best-of-N G-MLLM prompts by the GRM, rendered, into generated_creatives; "
+                                   "then serving_assignments (every user x product: group and creative).")
     _run_date(g)
     g.add_argument("--run-id", default=None, help="run id for commit metadata")
     g.set_defaults(func=cmd_generate)
+
+
+def _add_landing(sub) -> None:
+    la = sub.add_parser("landing", help="the landing drop (docs/landing.md)").add_subparsers(dest="landing_cmd",
+                                                                                           required=True)
+    c = la.add_parser("check", help="validate a drop before ingest (exit 0 clean, 1 with problems)",
+                      description="Check the contract version, the dimension files (columns, types, keys, "
+                                  "references), their images and masks, and the events of one date (default: "
+                                  "every landed date). Prints every problem with file, row or line and column.")
+    c.add_argument("--run-date", "--date", dest="run_date", type=date_arg, default=None,
+                   help="the landing date to check (default: every date in landing/events)")
+    c.set_defaults(func=cmd_landing_check)
+    ch = sub.add_parser("chain", help="run the nightly chain through Airflow for landed dates",
+                        description="osmf_ingest for every date, then regroup, train and generate for the last one "
+                                    "(Airflow's dag.test in this process, metadata under $OSMF_HOME/airflow).")
+    ch.add_argument("--run-date", action="append", type=date_arg, default=None,
+                    help="a landing date (repeatable; default: every date in landing/events)")
+    ch.set_defaults(func=cmd_chain)
+    ex = sub.add_parser("export", help="files for other systems").add_subparsers(dest="export_cmd", required=True)
+    sv = ex.add_parser("serving", help="the serving assignments of a run date, for an ad server",
+                       description="Every user x product of the run date with its group and creative (image URI, "
+                                   "prompt, model versions), as Parquet or JSON lines (by the --out suffix).")
+    _run_date(sv)
+    sv.add_argument("--out", type=Path, required=True, help="FILE.parquet or FILE.jsonl")
+    sv.set_defaults(func=cmd_export_serving)
 
 
 def _add_evaluate(sub) -> None:
@@ -344,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="osmf", description="OSMF: one ad creative per group of users. "
                                 "State lives under $OSMF_HOME (default ./.osmf).")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_world, _add_data, _add_models, _add_evaluate, _add_sql, _add_lake, _add_stack):
+    for add in (_add_world, _add_landing, _add_data, _add_models, _add_evaluate, _add_sql, _add_lake, _add_stack):
         add(sub)
     d = sub.add_parser("demo", help="the main job: world -> the nightly chain through Airflow -> A/B report",
                        description="Generate the world, run the nightly chain through Airflow (ingest every "
@@ -363,10 +427,11 @@ def main(argv=None) -> int:
     _resolve_run_date(parser, args)
     if args.func is cmd_sql and not (args.list or args.query):
         parser.error("osmf sql: give a query (a .sql path, a name in sql/, or a SELECT) or --list")
+    from osmf.ingest.landing import LandingRefused
     from osmf.world import WorldConfigError
     from osmf_app.stack import StackError
 
-    return run_guarded(lambda settings: args.func(args, settings), (WorldConfigError, StackError))
+    return run_guarded(lambda settings: args.func(args, settings), (WorldConfigError, StackError, LandingRefused))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ GROUP_TABLES = ("user_product_embeddings", "user_groups", "groups", "group_creat
 
 
 def _copy_world(src, dst):
-    for sub in ("landing", "world", "truth"):
+    for sub in ("landing", "truth"):
         shutil.copytree(src / sub, dst / sub)
 
 

@@ -15,7 +15,7 @@ THEMES = ["t00", "t01", "t02", "t03"]
 
 
 def _dims(home):
-    return pd.read_parquet(home / "world/users.parquet"), pd.read_parquet(home / "world/products.parquet")
+    return pd.read_parquet(home / "landing/dimensions/users.parquet"), pd.read_parquet(home / "landing/dimensions/products.parquet")
 
 
 def _tiny_model(world_home):
@@ -67,8 +67,8 @@ def ten_days(tmp_path_factory):
     home = tmp_path_factory.mktemp("paag_world")
     generate_world(WorldConfig.from_dict({"world": {**WorldConfig.preset("tiny").to_dict(), "days": 10}}), home)
     users, products = _dims(home)
-    creatives = pd.read_parquet(home / "world/creatives.parquet")
-    themes = fit_themes(creatives, products, home, k=8, seed=42)
+    creatives = pd.read_parquet(home / "landing/dimensions/creatives.parquet")
+    themes = fit_themes(creatives, products, home / "landing", k=8, seed=42)
     rows = [json.loads(line) for f in sorted((home / "landing/events").rglob("*.jsonl"))
             for line in f.read_text().splitlines() if line.startswith("{") and line.endswith("}")]
     ev = pd.DataFrame(rows)

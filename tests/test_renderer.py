@@ -10,8 +10,8 @@ from osmf_models.renderer import DiffusionRenderer, RendererConfig, paste_produc
 
 @pytest.fixture(scope="module")
 def product(world_home):
-    img = np.asarray(Image.open(world_home / "world/images/products/p00001.png").convert("RGB"))
-    mask = np.asarray(Image.open(world_home / "world/images/masks/p00001.png")) > 127
+    img = np.asarray(Image.open(world_home / "landing/assets/products/p00001.png").convert("RGB"))
+    mask = np.asarray(Image.open(world_home / "landing/assets/masks/p00001.png")) > 127
     assert 0 < mask.mean() < 1
     return img, mask
 
@@ -30,7 +30,7 @@ def test_paste_product_is_exact_and_checks_shapes():
 def dims(world_home):
     import pandas as pd
 
-    return {t: pd.read_parquet(world_home / f"world/{t}.parquet") for t in ("creatives", "products")}
+    return {t: pd.read_parquet(world_home / f"landing/dimensions/{t}.parquet") for t in ("creatives", "products")}
 
 
 def test_fill_masked_takes_the_nearest_background_pixel():
@@ -48,7 +48,7 @@ def test_retrieval_renderer_paints_the_background_of_the_nearest_historical_prom
     from osmf_models.gmllm.data import background_of
 
     img, mask = product
-    r = RetrievalRenderer(dims["creatives"], dims["products"], world_home, encoder)
+    r = RetrievalRenderer(dims["creatives"], dims["products"], world_home / "landing", encoder)
     title = dict(zip(dims["products"].product_id, dims["products"].title))
     # a creative of ANOTHER product: asking for its background text brings back its background
     c = dims["creatives"][dims["creatives"].product_id != "p00001"].iloc[0]
@@ -56,8 +56,8 @@ def test_retrieval_renderer_paints_the_background_of_the_nearest_historical_prom
     out = r.render(img, mask, "whatever title " + bg_text, background=bg_text)
     assert (out.renderer, out.source) == ("retrieval", c.creative_id)
     assert np.array_equal(out.image[mask], img[mask])  # the product, exactly
-    hist = np.asarray(Image.open(world_home / c.image_uri).convert("RGB"))
-    other = np.asarray(Image.open(world_home / dims["products"].set_index("product_id").loc[c.product_id, "mask_uri"])) > 127
+    hist = np.asarray(Image.open(world_home / "landing" / c.image_uri).convert("RGB"))
+    other = np.asarray(Image.open(world_home / "landing" / dims["products"].set_index("product_id").loc[c.product_id, "mask_uri"])) > 127
     free = ~mask & ~other  # background pixels neither product covers: the historical ones, untouched
     assert free.any() and np.array_equal(out.image[free], hist[free])
     # another background text, another background

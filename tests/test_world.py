@@ -14,7 +14,7 @@ from osmf.world.generate import MALFORMED_KINDS
 def _digest(home: Path) -> dict[str, str]:
     """Hashes of everything the generator writes (landing, world, truth), by relative path."""
     return {str(p.relative_to(home)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for sub in ("landing", "world", "truth") for p in sorted((home / sub).rglob("*")) if p.is_file()}
+            for sub in ("landing", "truth") for p in sorted((home / sub).rglob("*")) if p.is_file()}
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path, world_home):
@@ -35,8 +35,9 @@ def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path, world_home):
 
 def test_layout_and_rates(world_home):
     cfg = WorldConfig.preset("tiny")
-    for rel in ("world/users.parquet", "world/products.parquet", "world/creatives.parquet",
-                "truth/segments.parquet", "truth/style_ctr.parquet"):
+    for rel in ("landing/dimensions/users.parquet", "landing/dimensions/products.parquet",
+                "landing/dimensions/creatives.parquet", "landing/contract.json", "landing/dimensions/_SUCCESS",
+                "truth/manifest.json", "truth/segments.parquet", "truth/style_ctr.parquet"):
         assert (world_home / rel).is_file(), rel
     stats = json.loads((world_home / "truth/landing_stats.json").read_text())
     kinds = {}
@@ -47,9 +48,10 @@ def test_layout_and_rates(world_home):
     per_day = cfg.impressions_per_day
     assert sum(f["malformed"] for f in stats.values()) == cfg.days * round(per_day * cfg.malformed_rate)
     assert sum(f["duplicates"] for f in stats.values()) == cfg.days * round(per_day * cfg.duplicate_rate)
-    products = pd.read_parquet(world_home / "world/products.parquet")
-    assert all((world_home / u).is_file() for u in products.image_uri)
-    assert all((world_home / u).is_file() for u in products.mask_uri)
+    products = pd.read_parquet(world_home / "landing/dimensions/products.parquet")
+    assert all((world_home / "landing" / u).is_file() for u in products.image_uri)  # URIs relative to landing/
+    assert all((world_home / "landing" / u).is_file() for u in products.mask_uri)
+    assert not (world_home / "world").exists()
 
 
 def test_segments_depend_on_category(world_home):
@@ -60,15 +62,15 @@ def test_segments_depend_on_category(world_home):
 
 
 def _image(home, uri):
-    return np.asarray(Image.open(home / uri).convert("RGB"))
+    return np.asarray(Image.open(home / "landing" / uri).convert("RGB"))
 
 
 def _mask(home, products, pid):
-    return np.asarray(Image.open(home / products.set_index("product_id").loc[pid, "mask_uri"])) > 127
+    return np.asarray(Image.open(home / "landing" / products.set_index("product_id").loc[pid, "mask_uri"])) > 127
 
 
 def test_the_lake_side_creatives_carry_no_style_label(world_home):
-    creatives = pd.read_parquet(world_home / "world/creatives.parquet")
+    creatives = pd.read_parquet(world_home / "landing/dimensions/creatives.parquet")
     assert "style" not in creatives.columns and "weights" not in creatives.columns
     truth = pd.read_parquet(world_home / "truth/creative_styles.parquet")
     assert set(truth.creative_id) == set(creatives.creative_id)
@@ -78,10 +80,10 @@ def test_the_lake_side_creatives_carry_no_style_label(world_home):
 
 def test_the_simulator_judges_pixels(world_home):
     sim = Simulator(world_home)
-    creatives = pd.read_parquet(world_home / "world/creatives.parquet")
-    products = pd.read_parquet(world_home / "world/products.parquet")
+    creatives = pd.read_parquet(world_home / "landing/dimensions/creatives.parquet")
+    products = pd.read_parquet(world_home / "landing/dimensions/products.parquet")
     styles = pd.read_parquet(world_home / "truth/creative_styles.parquet").set_index("creative_id")
-    users = pd.read_parquet(world_home / "world/users.parquet").user_id.tolist()
+    users = pd.read_parquet(world_home / "landing/dimensions/users.parquet").user_id.tolist()
     pid = creatives.product_id.iloc[0]
     mine = creatives[creatives.product_id == pid]
     mask = _mask(world_home, products, pid)
@@ -100,9 +102,9 @@ def test_the_simulator_judges_pixels(world_home):
 
 def test_the_simulator_matches_the_clicks_the_world_generated(world_home):
     sim = Simulator(world_home)
-    creatives = pd.read_parquet(world_home / "world/creatives.parquet")
-    products = pd.read_parquet(world_home / "world/products.parquet")
-    users = pd.read_parquet(world_home / "world/users.parquet").user_id.tolist()
+    creatives = pd.read_parquet(world_home / "landing/dimensions/creatives.parquet")
+    products = pd.read_parquet(world_home / "landing/dimensions/products.parquet")
+    users = pd.read_parquet(world_home / "landing/dimensions/users.parquet").user_id.tolist()
     rows = []
     for f in sorted((world_home / "landing/events").rglob("*.jsonl")):
         for line in f.read_text().splitlines():

@@ -21,6 +21,7 @@ from pathlib import Path
 
 BACKENDS = ("delta-rs", "delta-spark")
 LANDING_MARKER = "_SUCCESS"  # left in a landing day's folder by its writer once every file is complete
+CONTRACT_VERSION = 1  # the landing contract this osmf reads (docs/landing.md; osmf.ingest.landing)
 
 
 class SettingsError(ValueError):
@@ -88,6 +89,20 @@ class AirflowConfig:
 
 
 @dataclass(frozen=True)
+class LandingConfig:
+    """The ``[landing]`` table: what ``osmf landing check`` (and the ingest task, which runs the same
+    checks first) tolerates; env ``OSMF_LANDING_<KEY>``."""
+
+    # a day whose lines are malformed (quarantined at ingest) in a larger share than this is refused:
+    # a changed format, not a few bad lines
+    max_bad_line_share: float = 0.05
+    # an id that is not in its dimension but is referenced by this many lines of a day or more is a
+    # missing dimension row (the drop is refused); rarer ones are corrupt lines, quarantined at ingest
+    unknown_id_min_lines: int = 5
+    max_problems_per_check: int = 20  # problems of one kind printed in full (the rest are counted)
+
+
+@dataclass(frozen=True)
 class StackConfig:
     """The ``[stack]`` table: where ``osmf stack up`` puts each service (all on ``host``);
     env ``OSMF_STACK_<KEY>``. docker-compose.yml uses the same ports."""
@@ -125,6 +140,9 @@ class Settings:
     spark_driver_bind_address: str = "127.0.0.1"  # where the driver listens (a cluster in containers: 0.0.0.0)
     spark_cores_max: int = 0  # cores one application may take on a cluster (0 = the cluster's default: all)
     mlflow_tracking_uri: str = ""  # empty: sqlite:///$home/mlflow.db
+    # what the image URIs of the tables resolve against (empty: home). A host that reads images
+    # (a serving host, a GPU worker) mounts home's landing/assets and generated/ and points this there
+    asset_root_dir: str = ""
     run_id: str = ""  # empty: derived per job run (see osmf.config.runinfo)
     log_level: str = "INFO"
     expectations_dir: Path = REPO_ROOT / "expectations"  # the Great Expectations suites (reviewed JSON)
@@ -135,6 +153,7 @@ class Settings:
     models: ModelsConfig = field(default_factory=ModelsConfig)
     airflow: AirflowConfig = field(default_factory=AirflowConfig)
     stack: StackConfig = field(default_factory=StackConfig)
+    landing: LandingConfig = field(default_factory=LandingConfig)
 
     # --- the local state layout (a contract: tools outside the code rely on it) --------------------
     @property
@@ -153,24 +172,37 @@ class Settings:
         return self.landing_day(run_date) / LANDING_MARKER
 
     @property
+    def landing_contract(self) -> Path:
+        """``landing/contract.json``: the contract version the producer wrote the drop in."""
+        return self.landing_root / "contract.json"
+
+    @property
+    def landing_dimensions(self) -> Path:
+        """``users``, ``products``, ``creatives`` (Parquet), then ``_SUCCESS`` when complete."""
+        return self.landing_root / "dimensions"
+
+    def landing_asset(self, uri: str) -> Path:
+        """The file behind an image or mask URI of a landing dimension file (relative to the landing)."""
+        return self.landing_root / uri
+
+    def lake_uri(self, landing_uri: str) -> str:
+        """A landing URI as the lake's tables hold it (relative to :attr:`asset_root`)."""
+        return f"landing/{landing_uri}"
+
+    @property
     def truth_root(self) -> Path:
         """The world's hidden truth: the generator writes it, the evaluation reads it, no stage does."""
         return self.home / "truth"
 
     @property
-    def world_root(self) -> Path:
-        """Dimension files written by the world generator (product images, masks, dims)."""
-        return self.home / "world"
-
-    @property
     def world_manifest(self) -> Path:
         """The world's manifest (its config and dates): the generator's and the evaluation's alone."""
-        return self.world_root / "manifest.json"
+        return self.truth_root / "manifest.json"
 
     @property
     def asset_root(self) -> Path:
-        """What the image and mask URIs of the tables are relative to."""
-        return self.home
+        """What the image and mask URIs of the tables are relative to ([osmf].asset_root_dir, else home)."""
+        return Path(self.asset_root_dir).expanduser() if self.asset_root_dir else self.home
 
     def asset(self, uri: str) -> Path:
         """The file behind an image or mask URI of a table."""
@@ -234,7 +266,8 @@ class Settings:
         return self.home / "spark-warehouse"
 
 
-SECTIONS = {"grouping": GroupingConfig, "models": ModelsConfig, "airflow": AirflowConfig, "stack": StackConfig}
+SECTIONS = {"grouping": GroupingConfig, "models": ModelsConfig, "airflow": AirflowConfig, "stack": StackConfig,
+            "landing": LandingConfig}
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name not in SECTIONS}

@@ -1,7 +1,8 @@
-"""The dimension tables (users, products, creatives) from the dimension files of the landing.
+"""The dimension tables (users, products, creatives) from the landing's dimension files.
 
 Upsert by key; a dimension whose content is unchanged gets no new commit, so reruns leave the
-table history alone.
+table history alone. Image and mask URIs, relative to ``landing/`` in the drop, are stored relative
+to the asset root (``landing/assets/...``); a creative without ``source`` is ``historical``.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import logging
 
 DIMENSIONS = ("users", "products", "creatives")
+URI_COLUMNS = {"products": ("image_uri", "mask_uri"), "creatives": ("image_uri",)}
 log = logging.getLogger("osmf.load_dimensions")
 
 
@@ -16,22 +18,33 @@ def _sorted(tbl, key):
     return tbl.sort_by([(k, "ascending") for k in key])
 
 
-def load_dimensions(lake, settings, run_id: str) -> dict[str, str]:
-    """Upsert each dimension from ``settings.world_root/<name>.parquet``; returns what happened to each."""
-    import pyarrow.parquet as pq
+def _as_lake(name: str, tbl, settings):
+    """A landing dimension file as its lake table's rows (URIs re-rooted, defaults filled)."""
+    import pyarrow as pa
 
+    for col in URI_COLUMNS.get(name, ()):
+        uris = [settings.lake_uri(u) for u in tbl.column(col).to_pylist()]
+        tbl = tbl.set_column(tbl.schema.get_field_index(col), col, pa.array(uris, pa.string()))
+    if name == "creatives" and "source" not in tbl.column_names:
+        tbl = tbl.append_column("source", pa.array(["historical"] * tbl.num_rows, pa.string()))
+    return tbl
+
+
+def load_dimensions(lake, settings, run_id: str, checked: bool = False) -> dict[str, str]:
+    """Upsert each dimension from ``landing/dimensions/<name>.parquet``; returns what happened to
+    each. Unless ``checked`` (the caller ran the landing check), the dimensions are checked first
+    and nothing is written when they have errors (``osmf.ingest.landing.LandingRefused``)."""
+    from osmf.ingest.landing import read_dimensions, require_clean
     from osmf.lake import conform
     from osmf.lake.tables import spec
 
+    if not checked:
+        require_clean(settings, dates=[])
+    dims = read_dimensions(settings)
     out = {}
     for name in DIMENSIONS:
-        src = settings.world_root / f"{name}.parquet"
-        if not src.exists():
-            raise FileNotFoundError(
-                f"dimension file {src} is missing; create the world with `osmf world generate --preset small`"
-            )
         s = spec(name)
-        new = _sorted(conform(pq.read_table(src), s), s.key)
+        new = _sorted(conform(_as_lake(name, dims[name], settings), s), s.key)
         if lake.exists(name) and _sorted(lake.read_arrow(name), s.key).equals(new):
             out[name] = "unchanged"
         else:

@@ -116,3 +116,11 @@ _t("generated_creatives", [
 ], "run_date", ["product_id", "group_id"],
    "One generated creative per (product, group): the best of N G-MLLM prompts by the GRM, rendered; "
    "image URIs are relative to OSMF_HOME.", "osmf generate --run-date D")
+_t("serving_assignments", [
+    ("run_date", pa.date32()), ("user_id", pa.string()), ("product_id", pa.string()), ("group_id", pa.int32()),
+    ("assigned_by", pa.string()), ("creative_id", pa.string()), ("image_uri", pa.string()), ("prompt", pa.string()),
+    ("gmllm_version", pa.string()), ("grm_version", pa.string()),
+], "run_date", ["user_id", "product_id"],
+   "What an ad server shows: for every user x product, the group (audience: from user_groups; attributes: "
+   "the nearest centroid of the user's PAAG embedding; no_groups: the product had none) and its creative.",
+   "osmf generate --run-date D")

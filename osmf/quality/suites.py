@@ -77,10 +77,13 @@ def suite_parameters(lake: Lake, table: str, run_date: str | None) -> dict:
         day = pd.Timestamp(run_date, tz="UTC")
         params.update(day_start=day, day_end=day + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1),
                       run_date_set=[dt.date.fromisoformat(run_date)])
-    if "quarantine_reasons" in suite_path(table, lake.settings.expectations_dir).read_text():
+    text = suite_path(table, lake.settings.expectations_dir).read_text()
+    if "quarantine_reasons" in text:
         from osmf.ingest.events import REASONS
 
         params["quarantine_reasons"] = sorted(REASONS)
+    if "users_x_products" in text:  # a row for every user x product (serving_assignments)
+        params["users_x_products"] = lake.rows("users") * lake.rows("products")
     return params
 
 
@@ -91,8 +94,10 @@ def _dimension_refs(table: str, suites: Path) -> set[tuple[str, str]]:
 
 
 def dimension_keys(lake: Lake, table: str) -> dict[str, frozenset]:
-    """The keys of every dimension the table's suite references (``"users.user_id" -> frozenset``)."""
-    return {f"{dim}.{key}": frozenset(lake.read_arrow(dim, columns=[key]).column(key).to_pylist())
+    """The keys of every dimension the table's suite references (``"users.user_id" -> frozenset``);
+    a dimension ``a+b`` is the union of the keys of tables ``a`` and ``b``."""
+    return {f"{dim}.{key}": frozenset().union(*(lake.read_arrow(d, columns=[key]).column(key).to_pylist()
+                                               for d in dim.split("+")))
             for dim, key in sorted(_dimension_refs(table, lake.settings.expectations_dir))}
 
 

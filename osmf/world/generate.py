@@ -8,12 +8,18 @@ corrupted or duplicated; and finally the dimension, truth and manifest files.
 
 Layout under ``$OSMF_HOME``:
 
-* ``landing/events/event_date=D/part-NNNN.jsonl``: impression/click events as they arrive, with
-  malformed lines and exact duplicates at the configured rates.
-* ``world/``: dimension files (``users``, ``products``, ``creatives`` as Parquet: images, prompts
-  and products, never a creative's latent style), product images and foreground masks, historical
-  creative images, and ``manifest.json``.
-* ``truth/``: the hidden truth, for evaluation only: ``segments.parquet`` (user_id, category,
+``landing/``, exactly what any producer of the landing contract (docs/landing.md) writes:
+
+* ``events/event_date=D/part-NNNN.jsonl`` (then ``_SUCCESS``): impression/click events as they
+  arrive, with malformed lines and exact duplicates at the configured rates.
+* ``dimensions/`` (then ``_SUCCESS``): ``users``, ``products``, ``creatives`` as Parquet (images,
+  prompts and products, never a creative's latent style); ``assets/``: product images, foreground
+  masks and historical creative images (URIs relative to ``landing/``); ``contract.json``.
+
+and where no pipeline stage looks:
+
+* ``truth/``: the hidden truth, for evaluation only: ``manifest.json`` (the world's config, dates and
+  counts), ``segments.parquet`` (user_id, category,
   segment), ``style_ctr.parquet`` (category, segment, style, ctr, logit), ``user_bias.parquet``,
   ``styles.parquet``, ``creative_styles.parquet`` (each historical creative's drawn and perceived
   style) and ``landing_stats.json`` (what the generator put in each landing file).
@@ -214,7 +220,7 @@ def generate_world(cfg: WorldConfig, home: Path, progress: Callable[[str], None]
     t0 = time.perf_counter()
     say = progress or (lambda msg: None)
     home = Path(home)
-    world_dir, truth_dir, landing_dir = _fresh_dirs(home)
+    dims_dir, truth_dir, landing_dir = _fresh_dirs(home)
     rng = _Rngs.from_seed(cfg.seed)
 
     users = _draw_users(cfg, rng.users)
@@ -227,25 +233,28 @@ def generate_world(cfg: WorldConfig, home: Path, progress: Callable[[str], None]
     catalog = _index_catalog(cfg, users, products, creatives)
     counts, stats = _simulate_events(cfg, landing_dir, catalog, truth, rng.events, say)
 
-    _write_dimensions(world_dir, cfg, users, products, creatives)
+    _write_dimensions(dims_dir, cfg, users, products, creatives)
     _write_truth(truth_dir, cfg, catalog.user_ids, truth, creatives, stats)
-    _write_manifest(world_dir, cfg, counts)
-    _mark_landing_complete(landing_dir, cfg.dates)
+    _write_manifest(truth_dir, cfg, counts)
+    _mark_landing_complete(home / "landing", cfg.dates)
     return WorldSummary(home, cfg.dates, counts.n_events, counts.n_lines, counts.n_malformed,
                         counts.n_duplicates, time.perf_counter() - t0)
 
 
 # ---- setup -------------------------------------------------------------------------------------
 def _fresh_dirs(home: Path) -> tuple[Path, Path, Path]:
-    """Empty ``world/`` (with its image folders), ``truth/`` and ``landing/events/`` under home."""
-    world_dir, truth_dir, landing_dir = home / "world", home / "truth", home / "landing" / "events"
-    for d in (world_dir, truth_dir, landing_dir):
+    """Empty ``landing/`` (dimensions, assets with their image folders, events) and ``truth/``
+    under home; ``world/`` (the layout before the landing contract) is removed."""
+    landing = home / "landing"
+    dims_dir, truth_dir, landing_dir = landing / "dimensions", home / "truth", landing / "events"
+    for d in (home / "world", landing, truth_dir):
         if d.exists():
             shutil.rmtree(d)
+    for d in (dims_dir, truth_dir, landing_dir):
         d.mkdir(parents=True)
     for sub in ("products", "masks", "creatives"):
-        (world_dir / "images" / sub).mkdir(parents=True)
-    return world_dir, truth_dir, landing_dir
+        (landing / "assets" / sub).mkdir(parents=True)
+    return dims_dir, truth_dir, landing_dir
 
 
 # ---- users ---------------------------------------------------------------------------------------
@@ -312,7 +321,7 @@ def _draw_click_model(cfg: WorldConfig, rng: np.random.Generator) -> np.ndarray:
 def _draw_products(cfg: WorldConfig, home: Path, r_prod: np.random.Generator,
                    r_img: np.random.Generator) -> pd.DataFrame:
     """Draw ``cfg.n_products`` products (categories assigned round-robin) and write their images
-    and foreground masks under ``world/images/``."""
+    and foreground masks under ``landing/assets/``."""
     rows = [_draw_one_product(p, cfg, home, r_prod, r_img) for p in range(cfg.n_products)]
     return pd.DataFrame(rows)
 
@@ -330,11 +339,11 @@ def _draw_one_product(p: int, cfg: WorldConfig, home: Path, r_prod: np.random.Ge
     row = {
         "product_id": pid, "title": title, "category": cat,
         "price": float(np.round(r_prod.lognormal(3.3, 0.6), 2)),
-        "image_uri": f"world/images/products/{pid}.png",
-        "mask_uri": f"world/images/masks/{pid}.png",
+        "image_uri": f"assets/products/{pid}.png",
+        "mask_uri": f"assets/masks/{pid}.png",
     }
-    (home / row["image_uri"]).write_bytes(_png_bytes(img))
-    (home / row["mask_uri"]).write_bytes(_png_bytes(mask))
+    (home / "landing" / row["image_uri"]).write_bytes(_png_bytes(img))
+    (home / "landing" / row["mask_uri"]).write_bytes(_png_bytes(mask))
     return row
 
 
@@ -352,8 +361,8 @@ def _draw_product_creatives(p: int, product, cfg: WorldConfig, home: Path,
     """Paste product ``p`` (read back from its image and mask) onto distinct styles' backgrounds,
     write each creative image, and draw its background prompt."""
     styles = STYLES[: cfg.n_styles]
-    img = np.asarray(Image.open(home / product.image_uri))
-    mask = np.asarray(Image.open(home / product.mask_uri)) > 127
+    img = np.asarray(Image.open(home / "landing" / product.image_uri))
+    mask = np.asarray(Image.open(home / "landing" / product.mask_uri)) > 127
     chosen = np.sort(rng.permutation(cfg.n_styles)[: cfg.creatives_per_product])
     rows = []
     for k, st in enumerate(chosen):
@@ -361,8 +370,8 @@ def _draw_product_creatives(p: int, product, cfg: WorldConfig, home: Path,
         cid = f"c{p:05d}{k:02d}"
         bg = draw_background(style, cfg.image_size, rng)
         bg[mask] = img[mask]
-        uri = f"world/images/creatives/{cid}.png"
-        (home / uri).write_bytes(_png_bytes(bg))
+        uri = f"assets/creatives/{cid}.png"
+        (home / "landing" / uri).write_bytes(_png_bytes(bg))
         prompt = f"{product.title} on {style.phrase}, {MODIFIERS[rng.integers(len(MODIFIERS))]}"
         w = style_weights(bg, mask, cfg.n_styles, cfg.perception_temperature)
         rows.append({"creative_id": cid, "product_id": product.product_id, "style": style.name,
@@ -500,23 +509,27 @@ def _write_landing_day(landing_dir: Path, date: str, day: _LandingDay, files_per
     return stats
 
 
-def _mark_landing_complete(landing_dir: Path, dates) -> None:
-    """The completion marker of every landing day, written last (after the dimension files), as a
-    landing writer would: a nightly ingest waits for it (see the osmf_ingest DAG)."""
-    from osmf.config.settings import LANDING_MARKER
+def _mark_landing_complete(landing: Path, dates) -> None:
+    """The contract version, then the completion markers of the dimensions and of every landing
+    day, written last, as a landing writer would: a nightly ingest waits for them (see the
+    osmf_ingest DAG)."""
+    from osmf.config.settings import CONTRACT_VERSION, LANDING_MARKER
 
+    (landing / "contract.json").write_text(json.dumps({"contract_version": CONTRACT_VERSION,
+                                                       "producer": "osmf world generate"}, indent=1))
+    (landing / "dimensions" / LANDING_MARKER).touch()
     for date in dates:
-        (landing_dir / f"event_date={date}" / LANDING_MARKER).touch()
+        (landing / "events" / f"event_date={date}" / LANDING_MARKER).touch()
 
 
 # ---- output files --------------------------------------------------------------------------------
-def _write_dimensions(world_dir: Path, cfg: WorldConfig, users: pd.DataFrame, products: pd.DataFrame,
+def _write_dimensions(dims_dir: Path, cfg: WorldConfig, users: pd.DataFrame, products: pd.DataFrame,
                       creatives: pd.DataFrame) -> None:
     """Write the users, products and creatives dimension files: what a real ad platform has (images,
     prompts, products), never the latent style a creative was drawn in (that is truth)."""
-    _write_parquet(users, world_dir / "users.parquet")
-    _write_parquet(products, world_dir / "products.parquet")
-    _write_parquet(creatives.drop(columns=["style", "weights"]), world_dir / "creatives.parquet")
+    _write_parquet(users, dims_dir / "users.parquet")
+    _write_parquet(products, dims_dir / "products.parquet")
+    _write_parquet(creatives.drop(columns=["style", "weights"]), dims_dir / "creatives.parquet")
 
 
 def _write_truth(truth_dir: Path, cfg: WorldConfig, user_ids: np.ndarray, truth: _HiddenTruth,
@@ -548,18 +561,18 @@ def _write_truth(truth_dir: Path, cfg: WorldConfig, user_ids: np.ndarray, truth:
     (truth_dir / "landing_stats.json").write_text(json.dumps(stats, indent=1, sort_keys=True))
 
 
-def _write_manifest(world_dir: Path, cfg: WorldConfig, counts: _EventCounts) -> None:
-    """Write ``world/manifest.json``: the config, dates, categories, styles and event counts."""
+def _write_manifest(truth_dir: Path, cfg: WorldConfig, counts: _EventCounts) -> None:
+    """Write ``truth/manifest.json``: the config, dates, categories, styles and event counts."""
     manifest = {"config": cfg.to_dict(), "dates": cfg.dates,
                 "categories": list(CATEGORIES[: cfg.n_categories]),
                 "styles": [s.name for s in STYLES[: cfg.n_styles]],
                 "n_events": counts.n_events, "n_lines": counts.n_lines}
-    (world_dir / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    (truth_dir / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
 
 
 def read_manifest(home: Path) -> dict:
     """The manifest of the world under ``home``; a clear error when there is none."""
-    path = Path(home) / "world" / "manifest.json"
+    path = Path(home) / "truth" / "manifest.json"
     if not path.exists():
         raise FileNotFoundError(
             f"no world at {Path(home)}: {path} is missing; create one with `osmf world generate --preset small`"

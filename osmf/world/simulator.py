@@ -41,9 +41,9 @@ class Simulator:
         self._bias = bias["click_bias"].to_numpy()
         self._seg = np.zeros((len(self.categories), len(self._bias)), dtype=np.int64)
         self._seg[segs["category"].map(cat_i), segs["user_id"].map(self._user_i)] = segs["segment"]
-        prods = pd.read_parquet(home / "world" / "products.parquet")
+        prods = pd.read_parquet(home / "landing" / "dimensions" / "products.parquet")  # the world wrote it
         self._prod_cat = dict(zip(prods["product_id"], prods["category"]))
-        config = json.loads((home / "world" / "manifest.json").read_text())["config"]
+        config = json.loads((truth / "manifest.json").read_text())["config"]
         self.temperature = float(config.get("perception_temperature", 0.02))
 
     # -- lookups ---------------------------------------------------------------------------------
