@@ -26,9 +26,18 @@ class LandingSensor(BaseSensorOperator):
         from osmf_app.airflow_tasks import landing_marker
 
         path = landing_marker(context)
-        self.log.info("landing marker %s: %s", path, "found" if path.exists() else "not yet")
         if path.exists():
+            self.log.info("landing marker %s: found", path)
             return str(path)
+        from datetime import datetime, timezone
+
+        deadline = datetime.now(timezone.utc) + timedelta(seconds=self.timeout)
+        state = ("the day's folder exists: its files are still being written" if path.parent.exists()
+                 else "nothing has landed for this date yet (no folder)")
+        self.log.warning("landing marker %s: not yet, %s. Waiting until %s UTC ([airflow].landing_timeout_minutes "
+                         "= %d), then this run fails. A producer writes the day's files, then _SUCCESS "
+                         "(docs/landing.md); `osmf landing check --date D` says what is wrong with a drop.",
+                         path, state, deadline.strftime("%Y-%m-%d %H:%M"), self.timeout // 60)
         self.defer(trigger=FileTrigger(filepath=str(path), poke_interval=self.poke_interval),
                    method_name="execute_complete", timeout=timedelta(seconds=self.timeout))
 

@@ -67,7 +67,9 @@ def job_context(context):
     from osmf.runtime.context import JobContext
     from osmf.runtime.entrypoint import task_settings
 
-    return JobContext(task_settings(), run_date(context), run_id(context), _conf(context))
+    ti = context.get("ti")
+    job = f"{ti.dag_id}.{ti.task_id}" if ti is not None else ""
+    return JobContext(task_settings(), run_date(context), run_id(context), _conf(context), job=job)
 
 
 def landing_marker(context):

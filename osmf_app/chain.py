@@ -93,6 +93,9 @@ def run_step(step: Step, ctx: JobContext) -> dict:
     JSON-able summary (an Airflow XCom)."""
     why = step.skip_if(ctx) if step.skip_if else None
     if why:
+        import logging
+
+        logging.getLogger("osmf.chain").warning("step %s skipped for %s: %s", step.name, ctx.run_date, why)
         return {"run_date": ctx.run_date, "skipped": why}
     out = step.job.run(ctx)
     if step.promote:

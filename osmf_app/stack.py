@@ -106,7 +106,8 @@ class Stack(StackEnv, PostgresBootstrap):
                                "--workers", "1", "--serve-artifacts",
                                "--artifacts-destination", str(self.dir / "mlartifacts")],
                     u["mlflow"], lambda: _http_ok(f"{u['mlflow']}/health"),
-                    env={"MLFLOW_BACKEND_STORE_URI": self.db_url("mlflow")}),
+                    # no job runners (the server's optional job execution, unused here: ~7 idle processes)
+                    env={"MLFLOW_BACKEND_STORE_URI": self.db_url("mlflow"), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}),
             Service("spark-master", [spark_class, "org.apache.spark.deploy.master.Master", "--host", c.host,
                                      "--port", str(c.spark_master_port), "--webui-port", str(c.spark_master_ui_port)],
                     u["spark"], lambda: _http_ok(f"{u['spark_ui']}/json/")),

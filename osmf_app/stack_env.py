@@ -89,6 +89,7 @@ class StackEnv:
         path = self.dir / "env.sh"
         lines = ["# the stack's environment: `source` this file, then use `airflow`, `osmf` or `mlflow`"]
         lines += [f"export {k}='{v}'" for k, v in self.client_env().items()]
+        lines.append(f'export PATH="{BIN}:$PATH"')  # the venv's airflow, osmf and mlflow
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write("\n".join(lines) + "\n")

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -83,6 +84,9 @@ def test_stack_env_prints_the_exports(tmp_path, monkeypatch, capsys):
     assert "export AIRFLOW__CORE__EXECUTION_API_SERVER_URL='http://127.0.0.1:18080/execution/'" in out
     assert "export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN='postgresql+psycopg2://osmf:" in out
     assert oct((tmp_path / "stack" / "env.sh").stat().st_mode & 0o777) == "0o600"
+    # sourcing it puts the venv's airflow, osmf and mlflow on PATH (the next command in the docs)
+    path_line = [x for x in out.splitlines() if x.startswith("export PATH=")]
+    assert path_line and str(Path(sys.executable).parent) in path_line[0] and path_line[0].endswith(':$PATH"')
 
 
 def test_the_old_date_flag_still_works_with_a_deprecation_warning(capsys):

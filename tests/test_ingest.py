@@ -114,7 +114,9 @@ def test_missing_landing_date_is_a_clear_error(settings, spark, lake):
     from conftest import make_ctx
     from jobs import ingest_events
 
-    with pytest.raises(FileNotFoundError, match="no landing files for 2030-01-01"):
+    from osmf.ingest.landing import LandingRefused
+
+    with pytest.raises(LandingRefused, match="no landing folder for 2030-01-01: expected events/event_date=2030-01-01"):
         ingest_events.run(make_ctx(settings, "2030-01-01", spark=spark, lake=lake))
 
 

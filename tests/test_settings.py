@@ -75,3 +75,15 @@ def test_grouping_engine_is_auto_by_default_with_a_threshold(tmp_path):
         _grouping({"OSMF_GROUPING_ENGINE": "sklearn"})
     with pytest.raises(SettingsError, match="'mllib_min_users'.*invalid value"):
         _grouping({"OSMF_GROUPING_MLLIB_MIN_USERS": "many"})
+
+
+def test_spark_work_is_named_after_the_job_and_date_and_logs_to_stdout(spark, settings):
+    from osmf.runtime.context import JobContext
+
+    ctx = JobContext(settings, "2026-01-02", "r", {}, lambda m: None, None, spark, job="osmf_regroup.group_users")
+    assert ctx.spark is spark
+    assert spark.sparkContext.getLocalProperty("spark.job.description") == "osmf_regroup.group_users 2026-01-02"
+    opts = spark.sparkContext.getConf().get("spark.driver.extraJavaOptions")
+    config = settings.spark_tmp.resolve() / "log4j2.properties"
+    assert f"-Dlog4j.configurationFile=file:{config}" in opts
+    assert "appender.console.target = SYSTEM_OUT" in config.read_text()

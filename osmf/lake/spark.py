@@ -7,9 +7,24 @@ from osmf.config.settings import Settings, apply_offline_env
 _SESSION = None
 
 
-def get_spark(settings: Settings):
-    """The process's SparkSession (created on first use). Local by default; ``spark_master`` can
-    point at a cluster whose executors have the ``osmf`` package installed."""
+# Spark's own log lines go to stdout at WARN and above: on stderr (Spark's default) every ordinary
+# line showed at level error in Airflow's task logs
+LOG4J2 = """rootLogger.level = warn
+rootLogger.appenderRef.stdout.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_OUT
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{HH:mm:ss} %p %c{1}: %m%n%ex
+logger.nativeio.name = org.apache.hadoop.util.NativeCodeLoader
+logger.nativeio.level = error
+"""
+
+
+def get_spark(settings: Settings, app_name: str = "osmf"):
+    """The process's SparkSession (created on first use, named ``app_name``: a job passes its name and
+    date). Local by default; ``spark_master`` can point at a cluster whose executors have the
+    ``osmf`` package installed."""
     global _SESSION
     if _SESSION is not None and _SESSION._jsc is not None:
         return _SESSION
@@ -18,7 +33,11 @@ def get_spark(settings: Settings):
 
     tmp = settings.spark_tmp.resolve()
     tmp.mkdir(parents=True, exist_ok=True)
-    b = (SparkSession.builder.master(settings.spark_master).appName("osmf")
+    log4j = tmp / "log4j2.properties"
+    if not log4j.exists() or log4j.read_text() != LOG4J2:
+        log4j.write_text(LOG4J2)
+    b = (SparkSession.builder.master(settings.spark_master).appName(app_name)
+         .config("spark.driver.extraJavaOptions", f"-Dlog4j.configurationFile=file:{log4j}")
          .config("spark.driver.memory", settings.spark_driver_memory)
          .config("spark.sql.shuffle.partitions", str(settings.spark_shuffle_partitions))
          .config("spark.default.parallelism", str(settings.spark_shuffle_partitions))

@@ -28,6 +28,7 @@ class JobContext:
     say: Callable[[str], None] = log.info
     _lake: Any = None
     _spark: Any = None
+    job: str = ""  # what runs (an Airflow task "dag.task", a job module): names the Spark application
 
     def __post_init__(self):
         from osmf.config.runinfo import parse_run_date, resolve_run_id
@@ -51,9 +52,10 @@ class JobContext:
         if self._spark is None:
             from osmf.lake.spark import get_spark
 
-            self._spark = get_spark(self.settings)
+            self._spark = get_spark(self.settings, f"osmf {self.job or 'job'} {self.run_date}")
+        self._spark.sparkContext.setJobDescription(f"{self.job or 'osmf'} {self.run_date}")
         return self._spark
 
     def for_date(self, run_date: str) -> "JobContext":
         """The same run (settings, id, conf, lake, Spark) for another date."""
-        return JobContext(self.settings, run_date, self.run_id, self.conf, self.say, self._lake, self._spark)
+        return JobContext(self.settings, run_date, self.run_id, self.conf, self.say, self._lake, self._spark, self.job)

@@ -59,7 +59,8 @@ def job_main(run: Callable, doc: str, argv=None, add_args: Callable | None = Non
     conf = {k: v for k, v in vars(args).items() if k not in ("run_date", "run_id")}
 
     def go(settings):
-        out = run(JobContext(settings, args.run_date, args.run_id, conf, say=lambda m: print(m, flush=True)))
+        out = run(JobContext(settings, args.run_date, args.run_id, conf, say=lambda m: print(m, flush=True),
+                             job=run.__module__))
         print(show(out) if show else json.dumps(out, indent=1, default=str))
         return 1 if isinstance(out, dict) and out.get("success") is False else 0
 

@@ -19,9 +19,20 @@ log = logging.getLogger("osmf.tracking")
 EXPERIMENT = "osmf"
 
 
+def _mlflow_logs_to_stdout() -> None:
+    """MLflow's own INFO lines ("Registered model ...") go to stdout: on stderr, MLflow's default,
+    Airflow logged every one of them at level error."""
+    import sys
+
+    for handler in logging.getLogger("mlflow").handlers:
+        if isinstance(handler, logging.StreamHandler) and type(handler.stream).__name__ == "MlflowLoggingStream":
+            handler.setStream(sys.stdout)
+
+
 def setup(settings) -> str:
     import mlflow
 
+    _mlflow_logs_to_stdout()
     settings.home.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(settings.mlflow_uri)
     mlflow.set_registry_uri(settings.mlflow_uri)
