@@ -99,10 +99,17 @@ def check_inputs(stage, context) -> dict:
 
 
 def run_step(step, context) -> dict:
-    """One chain step (``osmf_app.chain.Step``: its job's ``run(ctx)``) for the task's run date."""
+    """One chain step (``osmf_app.chain.Step``: its job's ``run(ctx)``) for the task's run date. A drop
+    the landing check refuses fails the task without retrying (a retry would read the same drop)."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from osmf.ingest.landing import LandingRefused
     from osmf_app import chain
 
-    return chain.run_step(step, job_context(context))
+    try:
+        return chain.run_step(step, job_context(context))
+    except LandingRefused as exc:
+        raise AirflowFailException(str(exc)) from None
 
 
 def publish(stage, summary: dict | None, context) -> dict:

@@ -12,6 +12,8 @@ import pytest
 
 from test_landing import ROOT, _example, _settings
 
+pytestmark = pytest.mark.slow  # the whole chain: minutes, still run by `make test` and CI
+
 
 @pytest.fixture(scope="module")
 def handmade(tmp_path_factory, spark):
