@@ -142,9 +142,10 @@ def cmd_evaluate_ab(args, settings) -> int:
         raise ValueError(
             f"the simulated A/B test needs a synthetic world: it judges creatives by the world's hidden truth "
             f"({settings.truth_root}, written by `osmf world generate`), and the drop in {settings.landing_root} was "
-            f"not made by the generator. The models' offline metrics are in MLflow ({settings.mlflow_uri}): the GRM's "
-            "held-out pair accuracy with its 95% interval (runs of experiment osmf-grm), the Group-DPO reward "
-            "of its prompts (osmf-gmllm), PAAG's held-out AUC ($OSMF_HOME/models/paag/run_date=D/metrics.json)")
+            f"not made by the generator. The models' offline metrics are in MLflow ({settings.mlflow_uri}, experiment "
+            "osmf): the GRM's held-out pair accuracy against the group-blind baseline with 95% intervals (runs "
+            "grm-D: grm_pair_accuracy, baseline_pair_accuracy, *_ci_low/high), the Group-DPO and pre-training "
+            "runs (group-dpo-D, gmllm-pretrain-D), and PAAG's held-out AUC ($OSMF_HOME/models/paag/run_date=D/metrics.json)")
     run_date = ab_on_new_world(settings, args.world_config) if args.world_config else None
     ab(settings, args.run_date or run_date or read_manifest(settings.home)["dates"][-1], args.json, args.html)
     return 0

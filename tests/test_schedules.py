@@ -46,8 +46,11 @@ def test_ingest_without_landing_files_commits_nothing(scratch_settings, spark):
     from conftest import make_ctx
     from jobs import ingest_events
 
-    with pytest.raises(FileNotFoundError, match="no landing files for 2031-05-05"):
+    from osmf.ingest.landing import LandingRefused
+
+    with pytest.raises(LandingRefused, match="landing/contract.json is missing") as err:
         ingest_events.run(make_ctx(scratch_settings, "2031-05-05", spark=spark))
+    assert "nothing was ingested" in str(err.value)
     assert not (scratch_settings.lake_root).exists() or not any(scratch_settings.lake_root.iterdir())
 
 
