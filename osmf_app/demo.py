@@ -31,6 +31,10 @@ def run_demo(settings: Settings, cfg) -> int:
     def step(msg: str) -> None:
         print(f"[{time.perf_counter() - t0:6.1f}s] {msg}", flush=True)
 
+    if settings.mlflow_db.exists() or settings.lake_root.exists():
+        step(f"note: {settings.home} already holds a lake or a model registry from an earlier run: its champions "
+             "compete with this run's challengers and stay if not beaten, so the figures may reflect older code. "
+             "For figures of this code alone, start from an empty home (`make clean`, or another OSMF_HOME)")
     step(f"generating the world (seed {cfg.seed}, {cfg.days} days x {cfg.impressions_per_day} impressions) "
          f"into {settings.home}")
     world = generate_world(cfg, settings.home)

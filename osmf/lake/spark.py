@@ -18,6 +18,8 @@ appender.console.layout.type = PatternLayout
 appender.console.layout.pattern = %d{HH:mm:ss} %p %c{1}: %m%n%ex
 logger.nativeio.name = org.apache.hadoop.util.NativeCodeLoader
 logger.nativeio.level = error
+logger.sparkconf.name = org.apache.spark.SparkConf
+logger.sparkconf.level = error
 """
 
 
