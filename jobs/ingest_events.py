@@ -68,9 +68,9 @@ def ingest_day(ctx: JobContext, now: dt.datetime | None = None):
     settings, lake, run_date, run_id = ctx.settings, ctx.lake, ctx.run_date, ctx.run_id
     # the landing check first (the contract, the dimensions and their assets, the day's events): a bad
     # drop stops here, with every problem in the task log, before anything is written
-    require_clean(settings, [run_date])
+    landing = require_clean(settings, [run_date])
     paths = ingest.landing_files(settings, run_date)
-    load_dimensions(lake, settings, run_id, checked=True)
+    load_dimensions(lake, settings, run_id, landing.dimensions)
     names = ingest.source_names(settings, paths)
     log.info("ingest %s: %d landing files (run %s)", run_date, len(paths), run_id)
 

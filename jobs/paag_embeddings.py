@@ -22,37 +22,21 @@ from osmf.runtime.entrypoint import job_main
 log = logging.getLogger("osmf.paag")
 
 
-_MODEL_CACHE: dict = {}
-
-
 def _score(batches, model_dir: str, product_features: dict):
     """mapInArrow body: (product_id, user attributes...) -> (product_id, user_id, embedding)."""
-    import os
-
     import numpy as np
     import pyarrow as pa
     import torch
 
-    from osmf_models.paag import PAAG
+    from osmf.grouping.assign import embed, scoring_model
 
-    # keyed by the checkpoint's modification time too: a rerun of the same date in a reused worker
-    # must not score with the previous run's model
-    key = (model_dir, os.path.getmtime(os.path.join(model_dir, "model.safetensors")))
-    model = _MODEL_CACHE.get(key)
-    if model is None:
-        # scored in float64: float32 results depend on the batch's shape by an ulp, which the
-        # rounding below would turn into a different 6th decimal now and then; in float64 a row's
-        # embedding is the same whatever batch (Spark's partitioning, the lake's file layout) it is in
-        model = _MODEL_CACHE[key] = PAAG.load(model_dir).double().eval()
-    torch.set_num_threads(1)
+    model = scoring_model(model_dir)
     for batch in batches:
         pdf = batch.to_pandas()
         if pdf.empty:
             continue
-        ux = torch.from_numpy(model.features.user_matrix(pdf).astype(np.float64))
         px = torch.from_numpy(np.stack([product_features[p] for p in pdf["product_id"]]).astype(np.float64))
-        with torch.no_grad():
-            emb = np.round(model.embed(ux, px).numpy(), 6)
+        emb = embed(model, pdf, px)
         yield pa.RecordBatch.from_pydict({"product_id": pdf["product_id"].tolist(), "user_id": pdf["user_id"].tolist(),
                                           "embedding": [row.tolist() for row in emb]})
 
@@ -84,6 +68,7 @@ def run(ctx: JobContext) -> dict:
     from pyspark.sql import functions as F
 
     from osmf.data.audience import heldout_rule, window_impressions
+    from osmf.grouping.assign import USER_COLUMNS
     from osmf.grouping.themes import fit_themes
     from osmf_models.paag import PAAGConfig
     from osmf_models.paag.train import train_paag
@@ -110,8 +95,7 @@ def run(ctx: JobContext) -> dict:
 
     pf = dict(zip(products["product_id"], model.features.product_matrix(products)))
     audience = imp.select("product_id", "user_id").distinct()
-    ucols = ["user_id", "age", "income_level", "city_tier", "tenure_days", "gender", "activity", "device"]
-    scored = (audience.join(lake.read_spark(spark, "users").select(*ucols), "user_id")
+    scored = (audience.join(lake.read_spark(spark, "users").select(*USER_COLUMNS), "user_id")
               .mapInArrow(lambda it: _score(it, str(model_dir.resolve()), pf),
                           "product_id string, user_id string, embedding array<double>"))
     out = scored.withColumn("run_date", F.lit(run_date).cast("date"))

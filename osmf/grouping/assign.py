@@ -13,12 +13,14 @@ USER_COLUMNS = ["user_id", "age", "income_level", "city_tier", "tenure_days", "g
 _MODEL_CACHE: dict = {}
 
 
-def _nearest_groups(batches, model_dir: str, product_features: dict, centroids: dict):
-    """mapInArrow body: user attributes -> (user_id, product_id, group_id) for every product."""
+def scoring_model(model_dir: str):
+    """The PAAG checkpoint of ``model_dir`` for scoring in a Spark task (one thread), cached per
+    worker and keyed by the checkpoint's modification time too: a rerun of the same date in a reused
+    worker must not score with the previous run's model. In float64: float32 results depend on the
+    batch's shape by an ulp, which :func:`embed` 's rounding would turn into a different 6th
+    decimal now and then; in float64 a row's embedding is the same whatever batch it is in."""
     import os
 
-    import numpy as np
-    import pyarrow as pa
     import torch
 
     from osmf_models.paag import PAAG
@@ -26,8 +28,29 @@ def _nearest_groups(batches, model_dir: str, product_features: dict, centroids: 
     key = (model_dir, os.path.getmtime(os.path.join(model_dir, "model.safetensors")))
     model = _MODEL_CACHE.get(key)
     if model is None:
-        model = _MODEL_CACHE[key] = PAAG.load(model_dir).double().eval()  # float64, as the embeddings job
+        model = _MODEL_CACHE[key] = PAAG.load(model_dir).double().eval()
     torch.set_num_threads(1)
+    return model
+
+
+def embed(model, users, product_x):
+    """The embeddings (numpy, rounded to 6 decimals: what ``user_product_embeddings`` holds and the
+    centroids are means of) of the users' attribute rows (a DataFrame) for ``product_x`` (tensor)."""
+    import numpy as np
+    import torch
+
+    ux = torch.from_numpy(model.features.user_matrix(users).astype(np.float64))
+    with torch.no_grad():
+        return np.round(model.embed(ux, product_x).numpy(), 6)
+
+
+def _nearest_groups(batches, model_dir: str, product_features: dict, centroids: dict):
+    """mapInArrow body: user attributes -> (user_id, product_id, group_id) for every product."""
+    import numpy as np
+    import pyarrow as pa
+    import torch
+
+    model = scoring_model(model_dir)
     by_features: dict[bytes, list[str]] = {}
     for pid in sorted(centroids):
         by_features.setdefault(np.asarray(product_features[pid], np.float64).tobytes(), []).append(pid)
@@ -35,12 +58,9 @@ def _nearest_groups(batches, model_dir: str, product_features: dict, centroids: 
         pdf = batch.to_pandas()
         if pdf.empty:
             continue
-        ux = torch.from_numpy(model.features.user_matrix(pdf).astype(np.float64))
         users, prods, groups = [], [], []
         for feat, pids in by_features.items():
-            px = torch.from_numpy(np.frombuffer(feat, np.float64).copy()).expand(len(pdf), -1)
-            with torch.no_grad():
-                emb = np.round(model.embed(ux, px).numpy(), 6)
+            emb = embed(model, pdf, torch.from_numpy(np.frombuffer(feat, np.float64).copy()).expand(len(pdf), -1))
             for pid in pids:
                 c = centroids[pid]  # (k, d)
                 d2 = ((emb[:, None, :] - c[None, :, :]) ** 2).sum(-1)

@@ -30,17 +30,17 @@ def _as_lake(name: str, tbl, settings):
     return tbl
 
 
-def load_dimensions(lake, settings, run_id: str, checked: bool = False) -> dict[str, str]:
+def load_dimensions(lake, settings, run_id: str, dims: dict | None = None) -> dict[str, str]:
     """Upsert each dimension from ``landing/dimensions/<name>.parquet``; returns what happened to
-    each. Unless ``checked`` (the caller ran the landing check), the dimensions are checked first
-    and nothing is written when they have errors (``osmf.ingest.landing.LandingRefused``)."""
-    from osmf.ingest.landing import read_dimensions, require_clean
+    each. ``dims``: the files as a clean landing check read them (``LandingReport.dimensions``);
+    without them the dimensions are checked here first, and nothing is written when they have
+    errors (``osmf.ingest.landing.LandingRefused``)."""
+    from osmf.ingest.landing import require_clean
     from osmf.lake import conform
     from osmf.lake.tables import spec
 
-    if not checked:
-        require_clean(settings, dates=[])
-    dims = read_dimensions(settings)
+    if dims is None:
+        dims = require_clean(settings, dates=[]).dimensions
     out = {}
     for name in DIMENSIONS:
         s = spec(name)

@@ -66,6 +66,9 @@ class LandingReport:
     problems: list[Problem] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    # the dimension files as read (those with every required column of the right kind): what the
+    # ingest loads once the report is clean, so the files are read once
+    dimensions: dict[str, pa.Table] = field(default_factory=dict)
 
     @property
     def errors(self) -> list[Problem]:
@@ -82,37 +85,35 @@ class LandingReport:
 
 
 class _Sink:
-    """Collects problems, at most ``limit`` of one (file, column, message kind) in full."""
+    """Collects problems, at most ``limit`` of one (severity, file, column, message kind) in full."""
 
     def __init__(self, report: LandingReport, limit: int):
         self.report, self.limit, self.seen = report, limit, Counter()
 
     def add(self, severity: str, file: str, where: str, column: str, message: str, kind: str | None = None) -> None:
-        key = (file, column, kind or message)
+        key = (severity, file, column, kind or message)
         self.seen[key] += 1
         if self.seen[key] <= self.limit:
             self.report.problems.append(Problem(severity, file, where, column, message))
 
     def close(self) -> None:
-        for (file, column, kind), n in self.seen.items():
+        for (severity, file, column, _), n in self.seen.items():
             if n > self.limit:
-                self.report.problems.append(Problem("error" if any(
-                    p.severity == "error" and p.file == file and p.column == column for p in self.report.problems)
-                    else "warning", file, "", column, f"... and {n - self.limit} more like the above"))
+                self.report.problems.append(Problem(severity, file, "", column,
+                                                    f"... and {n - self.limit} more like the above"))
 
 
-def check_landing(settings: Settings, dates: list[str] | None = None, dimensions: bool = True) -> LandingReport:
+def check_landing(settings: Settings, dates: list[str] | None = None) -> LandingReport:
     """Check the drop under ``settings.landing_root``: the contract version, the dimensions and their
-    assets (unless ``dimensions`` is False), and the events of ``dates`` (default: every landed date)."""
+    assets, and the events of ``dates`` (default: every landed date)."""
     t0 = time.perf_counter()
     report = LandingReport(settings.landing_root)
     sink = _Sink(report, settings.landing.max_problems_per_check)
     if _check_contract(settings, sink):
-        dims = read_dimensions(settings, sink)
-        if dimensions:
-            report.checked.append("the dimensions and their assets")
-            _check_references(dims, sink)
-            _check_assets(settings, dims, sink)
+        dims = report.dimensions = read_dimensions(settings, sink)
+        report.checked.append("the dimensions and their assets")
+        _check_references(dims, sink)
+        _check_assets(settings, dims, sink)
         from osmf.ingest.landing_events import check_events_day
 
         for date in (landed_dates(settings) if dates is None else dates):
@@ -123,11 +124,11 @@ def check_landing(settings: Settings, dates: list[str] | None = None, dimensions
     return report
 
 
-def require_clean(settings: Settings, dates: list[str] | None, dimensions: bool = True) -> LandingReport:
+def require_clean(settings: Settings, dates: list[str] | None) -> LandingReport:
     """:func:`check_landing`, raising :class:`LandingRefused` (the report as its message) on errors."""
     import logging
 
-    report = check_landing(settings, dates, dimensions)
+    report = check_landing(settings, dates)
     log = logging.getLogger("osmf.landing")
     if not report.ok:
         raise LandingRefused(report.text() + "\nnothing was ingested; fix the drop and rerun "
@@ -183,13 +184,12 @@ def _kind_ok(kind: str, t: pa.DataType) -> bool:
     return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
 
 
-def read_dimensions(settings: Settings, sink: _Sink | None = None) -> dict[str, pa.Table]:
+def read_dimensions(settings: Settings, sink: _Sink) -> dict[str, pa.Table]:
     """The dimension files as Arrow tables (only those that can be read and have every required
     column of the right kind); every problem found goes to ``sink``."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    sink = sink or _Sink(LandingReport(settings.landing_root), 10**9)
     folder = settings.landing_dimensions
     if not (folder / LANDING_MARKER).exists():
         sink.add("error", f"dimensions/{LANDING_MARKER}", "", "", "the dimensions are not marked complete: a "
