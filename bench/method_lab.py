@@ -41,6 +41,30 @@ def load(home: str, run_date: str):
     return s, imp, held.to_numpy(), users, products, creatives
 
 
+_ATTR_CACHE: dict = {}
+
+
+def seg_from_attributes(sim, pid, uids, U):
+    """Each user's segment as a multinomial logistic regression on the attributes predicts it (one
+    fit per category, on every user: a bound, not a method)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from osmf_models.paag.features import CATEGORICAL, NUMERIC
+
+    cat = sim.category(pid)
+    if cat not in _ATTR_CACHE:
+        allu = U.reset_index()
+        num = allu[list(NUMERIC)].astype(float).to_numpy()
+        num = (num - num.mean(0)) / num.std(0)
+        Z = np.concatenate([num] + [np.stack([(allu[c] == v).to_numpy(float) for v in vs], 1)
+                                    for c, vs in CATEGORICAL.items()], 1)
+        y = sim.segments(pid, list(allu.user_id))
+        lr = LogisticRegression(max_iter=2000).fit(Z, y)
+        _ATTR_CACHE[cat] = dict(zip(allu.user_id, lr.predict(Z)))
+    m = _ATTR_CACHE[cat]
+    return np.array([m[u] for u in uids])
+
+
 def product_rows(model, s, imp, held, users, products) -> list[dict]:
     """Per product: its held-out users' one-size oracle and oracle, and for every K of ``KS`` the
     K-Means groups' held-out ceiling, ARI, silhouette, predicted gain and group sizes."""
@@ -68,6 +92,12 @@ def product_rows(model, s, imp, held, users, products) -> list[dict]:
         one = sim.best_single_style(pid, list(hu))[1]
         orc = sim.oracle_ctr(pid, list(hu))
         r = {"pid": pid, "n": len(hu), "one": one, "oracle": orc, "gain1": X.mean(0).max()}
+        # bounds (truth): groups = the hidden segments; groups = the segment a logistic regression
+        # predicts from the attributes (fitted on the truth: what attributes alone can reach)
+        for name, lab in (("true", seg), ("attr", seg_from_attributes(sim, pid, uids, U))):
+            hl = lab[hmask]
+            r[f"ceil_{name}"] = sum(sim.best_single_style(pid, list(hu[hl == j]))[1] * (hl == j).sum()
+                                    for j in np.unique(hl)) / len(hu)
         for k in KS:
             lab = KMeans(n_clusters=k, n_init=3, random_state=g.seed).fit_predict(X)
             sizes = np.bincount(lab, minlength=k)
@@ -120,6 +150,10 @@ def main(argv=None) -> int:
         share = (np.average(ceil, weights=w) - np.average(t.one, weights=w)) / (np.average(t.oracle, weights=w) - np.average(t.one, weights=w))
         print(f"  {name:<22} ceiling share {share:6.3f}  ARI {a.mean():.3f}  K {pd.Series(chosen).value_counts().sort_index().to_dict()}")
 
+    for name in ("true", "attr"):
+        ceil = t[f"ceil_{name}"].to_numpy()
+        share = (np.average(ceil, weights=w) - np.average(t.one, weights=w)) / (np.average(t.oracle, weights=w) - np.average(t.one, weights=w))
+        print(f"  bound: {name + ' segments':<15} ceiling share {share:6.3f}")
     for k in KS:
         report(f"fixed K={k}", [k if r[f"ok{k}"] else 1 for r in rows])
     # the pipeline's own rule (osmf.grouping.choose_k) on the lab's fits, silhouette and gain

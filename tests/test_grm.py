@@ -77,7 +77,9 @@ def test_registry_round_trip_and_refused_promotion(regrouped, settings, lake, tm
 
     settings = dataclasses.replace(settings, mlflow_tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
     date, _ = regrouped
-    cfg = GRMConfig(group_dim=1, image_size=16, text_dim=16, hidden=16, epochs=150, holdout_fraction=0.4)
+    # the residual at full weight, so that turning the head upside down below is a worse model
+    cfg = GRMConfig(group_dim=1, image_size=16, text_dim=16, hidden=16, epochs=150, holdout_fraction=0.4,
+                    scale_validation_fraction=0.0)
     ctx = make_ctx(settings, date, lake=lake)
     m1 = train_grm.train(ctx, cfg)
     assert m1["version"] == "1"
@@ -135,6 +137,40 @@ def test_score_is_the_offset_plus_the_group_residual(tmp_path):
     assert torch.allclose(model(g, i, t), blind + resid)
     blind2, resid2 = model.parts(torch.randn(6, 8), i, t)
     assert torch.equal(blind, blind2) and not torch.allclose(resid, resid2)
+
+
+def test_the_residual_weight_is_chosen_on_validation_pairs_and_scores_with_it(tmp_path):
+    """choose_residual_scale keeps the smallest weight of a residual that ranks unseen groups' pairs
+    right and drops one that ranks them wrong; the model scores with the weight it carries."""
+    import numpy as np
+    import pandas as pd
+
+    from osmf_models.grm.train import GRMData, choose_residual_scale
+
+    class Fixed:  # parts(): no group-blind head needed, a fixed residual per row
+        def parts(self, *_):
+            return torch.zeros(4), torch.tensor([0.0, 1.0, 0.0, 1.0])
+
+    offset = torch.tensor([0.25, 0.0, 0.25, 0.0])  # the group-blind order is the residual's reversed
+    data = GRMData(pd.DataFrame({"clicks": np.zeros(4), "impressions": np.ones(4)}), pd.DataFrame(),
+                   *(torch.zeros(4, 1),) * 3, offset)
+    follows = pd.DataFrame({"chosen_row": [1, 3], "rejected_row": [0, 2]})
+    best, acc = choose_residual_scale(Fixed(), data, follows)
+    assert best == 0.3 and acc[0.2] == 0.0 and acc[1.0] == 1.0  # 0.3: the first weight past the 0.25 gap
+    best, acc = choose_residual_scale(Fixed(), data, follows.rename(columns={"chosen_row": "rejected_row",
+                                                                              "rejected_row": "chosen_row"}))
+    assert best == 0.0 and acc[0.0] == 1.0 and acc[1.0] == 0.0
+
+    cfg = GRMConfig.tiny(group_dim=8)
+    torch.manual_seed(0)
+    model = GRM(cfg).eval()
+    g, i, t = _batch(cfg)
+    _, resid = model.parts(g, i, t)
+    off = torch.linspace(-3, -1, 6)
+    cfg.residual_scale = 0.3
+    assert torch.allclose(model(g, i, t, off), off + 0.3 * resid)
+    back = GRM.load(model.save(tmp_path / "grm"))  # the weight travels with the checkpoint
+    assert back.cfg.residual_scale == 0.3 and torch.equal(back(g, i, t, off), model(g, i, t, off))
 
 
 def test_a_grm_from_before_the_residual_score_still_scores_as_it_did(tmp_path):

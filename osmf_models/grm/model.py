@@ -5,7 +5,8 @@ through a small CNN, the prompt through a hashed bag of words; the group vector 
 (multiplicative interaction), so the same creative scores differently for different groups.
 
 The score is residual: a group-blind part (what the creative is worth to the product's whole
-audience) plus the group's deviation from it. For a historical creative the group-blind part is its
+audience) plus the group's deviation from it, weighted by ``residual_scale`` (chosen in training on
+groups held out of the fit: how far groups' deviations carry to groups the model has not seen). For a historical creative the group-blind part is its
 observed CTR for the product (``offset``, the log-odds); for a new one the model's own ``blind``
 head predicts it from the image and prompt. The group head only has to learn how groups differ."""
 
@@ -67,7 +68,7 @@ class GRM(nn.Module):
         blind, resid = self.parts(group_x, image_x, text_x)
         if not self.cfg.residual:
             return resid
-        return (blind if offset is None else offset) + resid
+        return (blind if offset is None else offset) + self.cfg.residual_scale * resid
 
     # -- one save/load path (osmf_models.common) ----------------------------------------------------
     def save(self, path: str | Path) -> Path:

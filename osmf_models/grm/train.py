@@ -111,23 +111,22 @@ def group_blind_scores(rows: pd.DataFrame) -> np.ndarray:
 
 @torch.no_grad()
 def score(model: GRM, data: GRMData) -> np.ndarray:
-    """Log-odds per row: the creative's observed group-blind log-odds plus the group's residual."""
+    """Log-odds per row: the creative's observed group-blind log-odds plus the group's weighted residual."""
     model.eval()
     return model(data.G, data.I, data.T, data.offset).numpy()
 
 
-def train_grm(data: GRMData, cfg: GRMConfig) -> tuple[GRM, dict, dict]:
-    """Returns the model, metrics and curves (loss per epoch)."""
-    t0 = time.perf_counter()
+SCALE_GRID = tuple(i / 10 for i in range(11))  # residual_scale candidates, 0 (group-blind) .. 1
+
+
+def _fit(data: GRMData, cfg: GRMConfig, rows: torch.Tensor, pairs: pd.DataFrame) -> tuple[GRM, list]:
+    """Full-batch training on ``rows`` (indices into data.rows) and ``pairs``; the residual enters
+    unscaled (the scale is chosen afterwards)."""
     torch.manual_seed(cfg.seed)
-    held = heldout_groups(data.rows, cfg.holdout_fraction, cfg.seed)
-    train_rows = torch.from_numpy(np.flatnonzero(~_mask(data.rows, held)))
-    pair_held = _mask(data.pairs, held)
-    train_pairs, test_pairs = data.pairs[~pair_held], data.pairs[pair_held]
     clicks = torch.tensor(data.rows["clicks"].to_numpy(), dtype=torch.float32)
     impressions = torch.tensor(data.rows["impressions"].to_numpy(), dtype=torch.float32)
-    ch = torch.tensor(train_pairs.chosen_row.to_numpy(), dtype=torch.long)
-    rj = torch.tensor(train_pairs.rejected_row.to_numpy(), dtype=torch.long)
+    ch = torch.tensor(pairs.chosen_row.to_numpy(), dtype=torch.long)
+    rj = torch.tensor(pairs.rejected_row.to_numpy(), dtype=torch.long)
     model = GRM(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     losses = []
@@ -135,20 +134,59 @@ def train_grm(data: GRMData, cfg: GRMConfig) -> tuple[GRM, dict, dict]:
         model.train()
         blind, resid = model.parts(data.G, data.I, data.T)
         s = data.offset + resid if cfg.residual else resid  # residual=False: the absolute score of before (ablation)
-        loss = grm_loss(s[train_rows], clicks[train_rows], impressions[train_rows], s[ch], s[rj], cfg.pair_weight)
+        loss = grm_loss(s[rows], clicks[rows], impressions[rows], s[ch], s[rj], cfg.pair_weight)
         if cfg.residual:
-            loss = (loss + pointwise_loss(blind[train_rows], clicks[train_rows], impressions[train_rows])
-                    + cfg.residual_penalty * resid[train_rows].pow(2).mean())
+            loss = (loss + pointwise_loss(blind[rows], clicks[rows], impressions[rows])
+                    + cfg.residual_penalty * resid[rows].pow(2).mean())
         opt.zero_grad()
         loss.backward()
         opt.step()
         losses.append(float(loss.detach()))
+    return model.eval(), losses
+
+
+@torch.no_grad()
+def choose_residual_scale(model: GRM, data: GRMData, pairs: pd.DataFrame) -> tuple[float, dict]:
+    """The residual weight in ``SCALE_GRID`` whose scores rank the most ``pairs`` right (pairs of
+    validation groups the model was fitted without; ties to the smaller weight, so a residual that
+    does not carry to unseen groups is dropped), and the pair accuracy per weight. Pair accuracy is
+    what the GRM is for (best-of-N, the Group-DPO pairs) and what promotion compares."""
+    _, resid = model.parts(data.G, data.I, data.T)
+    acc = {a: float(np.mean(_correct((data.offset + a * resid).numpy(), pairs))) for a in SCALE_GRID}
+    return min(SCALE_GRID, key=lambda a: (-round(acc[a], 9), a)), acc
+
+
+def train_grm(data: GRMData, cfg: GRMConfig) -> tuple[GRM, dict, dict]:
+    """Returns the model, metrics and curves (loss per epoch). With ``cfg.residual`` and a
+    ``scale_validation_fraction``, a first fit without a share of the training groups chooses the
+    residual's weight on them (``choose_residual_scale``); the model is then fitted on every
+    training group and scores with that weight."""
+    t0 = time.perf_counter()
+    held = heldout_groups(data.rows, cfg.holdout_fraction, cfg.seed)
+    in_train = ~_mask(data.rows, held)
+    pair_held = _mask(data.pairs, held)
+    train_pairs, test_pairs = data.pairs[~pair_held], data.pairs[pair_held]
+    scale_info = {}
+    if cfg.residual and cfg.scale_validation_fraction > 0:
+        val = heldout_groups(data.rows[in_train], cfg.scale_validation_fraction, cfg.seed + 1)
+        in_val = _mask(data.rows, val) & in_train
+        pv = _mask(train_pairs, val)
+        if in_val.any() and pv.any() and (in_train & ~in_val).any():
+            probe, _ = _fit(data, cfg, torch.from_numpy(np.flatnonzero(in_train & ~in_val)), train_pairs[~pv])
+            cfg.residual_scale, acc = choose_residual_scale(probe, data, train_pairs[pv])
+            scale_info = {"residual_scale": cfg.residual_scale, "scale_validation_groups": len(val),
+                          "scale_validation_pairs": int(pv.sum()), "scale_validation_accuracy": acc[cfg.residual_scale],
+                          "scale_validation_accuracy_at_0": acc[0.0], "scale_validation_accuracy_at_1": acc[1.0]}
+            log.info("GRM: residual weight %.1f, chosen on %d validation groups (%d pairs)", cfg.residual_scale,
+                     len(val), int(pv.sum()))
+    model, losses = _fit(data, cfg, torch.from_numpy(np.flatnonzero(in_train)), train_pairs)
     scores = score(model, data)
     m = {f"grm_{k}": v for k, v in pair_metrics(scores, test_pairs).items()}
     blind = group_blind_scores(data.rows)
     m.update({f"baseline_{k}": v for k, v in pair_metrics(blind, test_pairs).items()})
     for k, (lo, hi) in pair_accuracy_intervals(scores, blind, test_pairs).items():
         m[f"{k}_low"], m[f"{k}_high"] = lo, hi  # flat scalars: MLflow metrics
+    m.update(scale_info)
     m.update(train_pairs=int(len(train_pairs)), heldout_groups=len(held), seconds=time.perf_counter() - t0,
              final_loss=losses[-1] if losses else float("nan"))
     log.info("GRM: held-out pair accuracy %.3f (group-blind %.3f) on %d pairs", m["grm_pair_accuracy"],
