@@ -134,7 +134,7 @@ def main(argv=None) -> int:
     ev = ev[["user_id", "product_id", "theme", "clicked"]].sort_values(
         ["product_id", "user_id", "theme", "clicked"], kind="stable").reset_index(drop=True)
     kw = {k: type(getattr(PAAGConfig(), k))(v) for k, v in (a.split("=", 1) for a in args.paag)}
-    cfg = PAAGConfig(**{"epochs": g.paag_epochs, "bottleneck": g.paag_bottleneck, "text_encoder": g.paag_product_text,
+    cfg = PAAGConfig(**{"epochs": g.paag_epochs, "bottleneck": g.paag_bottleneck, "directions": g.paag_directions, "text_encoder": g.paag_product_text,
                         "seed": g.seed, **kw})
     model, metrics = train_paag(ev, users, products, sorted(themes.unique()), cfg)
     print(f"PAAG {kw or 'defaults'}: AUC {metrics['holdout_auc']:.4f} (theme-only {metrics['holdout_auc_theme_only']:.4f}), "

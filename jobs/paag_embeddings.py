@@ -84,7 +84,7 @@ def run(ctx: JobContext) -> dict:
     if events.empty:
         raise ValueError(f"no impressions in the {g.window_days}-day window ending {run_date}; "
                          f"ingest first (`osmf ingest --run-date {run_date}`)")
-    cfg = PAAGConfig(epochs=g.paag_epochs, bottleneck=g.paag_bottleneck, text_encoder=g.paag_product_text, seed=g.seed)
+    cfg = PAAGConfig(epochs=g.paag_epochs, bottleneck=g.paag_bottleneck, directions=g.paag_directions, text_encoder=g.paag_product_text, seed=g.seed)
     model, metrics = train_paag(events, users, products, sorted(themes.unique()), cfg)
     metrics["heldout_rule"] = heldout_rule(g.eval_holdout_fraction)  # the evaluation must hold out exactly these
     log.info("PAAG trained on %d events: held-out AUC %.3f (theme-only baseline %.3f)",

@@ -98,11 +98,13 @@ def test_themes_come_from_pixels_and_prompts_not_labels(ten_days):
     assert 2 <= len(themes) <= 8 and ev.theme.notna().all()
 
 
-def test_bottleneck_and_category_taste_learn_and_share_within_a_category(world_home):
-    """``bottleneck`` > 0 and ``text_encoder="none"``: every parameter still learns, and two products
-    of one category embed a user the same (their taste is the category's), other categories not."""
+@pytest.mark.parametrize("directions", ["product", "shared"])
+def test_bottleneck_and_category_taste_learn_and_share_within_a_category(world_home, directions):
+    """``bottleneck`` > 0 and ``text_encoder="none"``, with each product's own directions or one
+    shared map: every parameter still learns, and two products of one category embed a user the same
+    (their taste is the category's), other categories not."""
     users, products = _dims(world_home)
-    cfg = PAAGConfig(hidden=16, bottleneck=2, text_encoder="none")
+    cfg = PAAGConfig(hidden=16, bottleneck=2, text_encoder="none", directions=directions)
     fs = FeatureSpace.fit(users, products, THEMES, cfg.text_dim, cfg.text_encoder)
     assert fs.n_product == len(fs.categories)
     torch.manual_seed(0)
@@ -125,6 +127,27 @@ def test_bottleneck_and_category_taste_learn_and_share_within_a_category(world_h
     u8 = ux[:8]
     assert torch.equal(model.embed(u8, P(same[0])), model.embed(u8, P(same[1])))
     assert not torch.allclose(model.embed(u8, P(same[0])), model.embed(u8, P(other[0])))
+
+
+def test_a_checkpoint_from_before_product_directions_loads_as_shared(world_home, tmp_path):
+    """A PAAG saved before ``directions`` existed (its config lacks the key) was a shared-map model:
+    it loads as one and embeds exactly as before; the per-product map has its own weights."""
+    from osmf_models.common import save_checkpoint
+
+    users, products = _dims(world_home)
+    cfg = PAAGConfig(hidden=16, bottleneck=2, text_encoder="none", directions="shared")
+    fs = FeatureSpace.fit(users, products, THEMES, cfg.text_dim, cfg.text_encoder)
+    torch.manual_seed(0)
+    model = PAAG(cfg, fs).eval()
+    old = {k: v for k, v in cfg.to_dict().items() if k != "directions"}
+    save_checkpoint(model, {"config": old, "features": fs.to_dict()}, tmp_path / "old")
+    back = PAAG.load(tmp_path / "old")
+    ux = torch.from_numpy(fs.user_matrix(users.head(8)))
+    px = torch.from_numpy(fs.product_matrix(products.head(1)))[[0] * 8]
+    assert back.cfg.directions == "shared" and torch.equal(back.embed(ux, px), model.embed(ux, px))
+    assert "directions.weight" in PAAG(PAAGConfig(hidden=16, bottleneck=2, text_encoder="none"), fs).state_dict()
+    with pytest.raises(ValueError, match="directions"):
+        PAAG(PAAGConfig(hidden=16, directions="diagonal"), fs)
 
 
 def test_early_stopping_keeps_the_best_epoch_on_held_out_events(ten_days):

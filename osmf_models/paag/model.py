@@ -21,8 +21,17 @@ class PAAG(nn.Module):
         self.cfg, self.features = cfg, features
         h = cfg.hidden
         r = cfg.bottleneck
+        if cfg.directions not in ("product", "shared"):
+            raise ValueError(f"PAAG directions {cfg.directions!r}: choose 'product' or 'shared'")
         self.product = nn.Sequential(nn.Linear(features.n_product, h), nn.GELU(), nn.Linear(h, 2 * h))
-        if r > 0:
+        if r > 0 and cfg.directions == "product":
+            # taste moves along r directions of the attributes that are the product's own: a linear map
+            # of the attributes made from the product's features (its category: products of a category
+            # share one), then a read-out modulated by the product
+            self.directions = nn.Linear(features.n_product, features.n_user * r + r)
+            self.user = nn.Linear(r, h)
+            self.fuse = nn.Sequential(nn.GELU(), nn.Linear(h, h), nn.GELU())
+        elif r > 0:
             # taste moves along a few directions of the attributes per product: a linear user map,
             # modulated by the product, squeezed to r dimensions, then a non-linear read-out
             self.user = nn.Linear(features.n_user, h)
@@ -36,6 +45,11 @@ class PAAG(nn.Module):
 
     def hidden(self, user_x: torch.Tensor, product_x: torch.Tensor) -> torch.Tensor:
         gamma, beta = self.product(product_x).chunk(2, dim=-1)
+        if hasattr(self, "directions"):
+            r, n = self.cfg.bottleneck, user_x.shape[-1]
+            d = self.directions(product_x)
+            taste = torch.bmm(user_x[:, None, :], d[:, :n * r].view(-1, n, r)).squeeze(1) + d[:, n * r:]
+            return self.fuse(self.user(taste) * (1 + gamma) + beta)
         return self.fuse(self.user(user_x) * (1 + gamma) + beta)
 
     def theme_logits(self, user_x: torch.Tensor, product_x: torch.Tensor) -> torch.Tensor:
@@ -59,6 +73,7 @@ class PAAG(nn.Module):
     @classmethod
     def load(cls, path: str | Path) -> "PAAG":
         meta, state = load_checkpoint(path, "PAAG model", "train one with `python -m jobs.paag_embeddings --run-date D`")
-        model = cls(PAAGConfig.from_dict(meta["config"]), FeatureSpace(**meta["features"]))
+        # a checkpoint from before per-product directions has none in its config: it was "shared"
+        model = cls(PAAGConfig.from_dict({"directions": "shared", **meta["config"]}), FeatureSpace(**meta["features"]))
         model.load_state_dict(state)
         return model.eval()
