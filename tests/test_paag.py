@@ -59,13 +59,21 @@ def test_every_parameter_learns_and_overfit_loss_falls(world_home):
 
 
 @pytest.fixture(scope="module")
-def ten_days(tmp_path_factory):
+def ten_days_home(tmp_path_factory):
     """The tiny world over 10 days (~30,000 events): 2 days are too few to learn taste from."""
-    from osmf.grouping.themes import fit_themes
     from osmf.world import WorldConfig, generate_world
 
     home = tmp_path_factory.mktemp("paag_world")
     generate_world(WorldConfig.from_dict({"world": {**WorldConfig.preset("tiny").to_dict(), "days": 10}}), home)
+    return home
+
+
+@pytest.fixture(scope="module")
+def ten_days(ten_days_home):
+    """The ten days' users, products, events (with their theme) and the themes."""
+    from osmf.grouping.themes import fit_themes
+
+    home = ten_days_home
     users, products = _dims(home)
     creatives = pd.read_parquet(home / "landing/dimensions/creatives.parquet")
     themes = fit_themes(creatives, products, home / "landing", k=8, seed=42)
@@ -90,6 +98,26 @@ def test_training_beats_the_theme_only_baseline_and_save_load_is_exact(ten_days,
     ux = torch.from_numpy(model.features.user_matrix(users.head(5)))
     px = torch.from_numpy(model.features.product_matrix(products.head(1)))[[0] * 5]
     assert torch.equal(model.embed(ux, px), back.embed(ux, px))
+
+
+def test_the_theme_count_is_the_first_local_maximum_of_the_silhouette(ten_days_home):
+    """Tight clusters of vectors give their own number; on the tiny world's creatives (whose styles
+    only the world's truth knows) paag_themes = 0 finds as many themes as the world has styles, each
+    theme holding one style's creatives."""
+    from osmf.grouping.themes import choose_theme_count, fit_themes
+
+    rng = np.random.default_rng(0)
+    for n in (3, 5, 9):
+        X = np.repeat(rng.normal(0, 1, (n, 16)), 6, axis=0) + rng.normal(0, 0.02, (6 * n, 16))
+        assert choose_theme_count(X, seed=0)[0] == n
+    assert choose_theme_count(np.eye(3), seed=0)[0] == 3  # too few creatives to choose: one theme each
+
+    home = ten_days_home
+    creatives = pd.read_parquet(home / "landing/dimensions/creatives.parquet")
+    themes = fit_themes(creatives, _dims(home)[1], home / "landing", k=0, seed=42)
+    styles = pd.read_parquet(home / "truth/creative_styles.parquet").set_index("creative_id").loc[themes.index, "style"]
+    assert themes.nunique() == styles.nunique()
+    assert (pd.crosstab(themes, styles) > 0).sum(1).max() == 1  # no theme mixes styles
 
 
 def test_themes_come_from_pixels_and_prompts_not_labels(ten_days):

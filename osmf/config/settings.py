@@ -53,7 +53,9 @@ class GroupingConfig:
     # PAAG trains on the driver: at most this many window events (a fixed sample by a hash of the
     # event id when the window holds more); 0 = every event
     paag_max_events: int = 2_000_000
-    paag_themes: int = 8  # visual themes PAAG finds in the historical creatives (its taste vocabulary)
+    # visual themes PAAG finds in the historical creatives (its taste vocabulary); 0: as many as the
+    # creatives' backgrounds form (the first local maximum of the silhouette, osmf.grouping.themes)
+    paag_themes: int = 0
     prior_strength: float = 50.0  # Beta prior pseudo-impressions, centred on the product CTR
     pair_margin: float = 0.01  # smoothed CTR difference a preference pair must clear
     min_pair_impressions: int = 30  # both creatives of a pair need this many group impressions
