@@ -77,9 +77,7 @@ def test_registry_round_trip_and_refused_promotion(regrouped, settings, lake, tm
 
     settings = dataclasses.replace(settings, mlflow_tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
     date, _ = regrouped
-    # the residual at full weight, so that turning the head upside down below is a worse model
-    cfg = GRMConfig(group_dim=1, image_size=16, text_dim=16, hidden=16, epochs=150, holdout_fraction=0.4,
-                    scale_validation_fraction=0.0)
+    cfg = GRMConfig(group_dim=1, image_size=16, text_dim=16, hidden=16, epochs=150, holdout_fraction=0.4)
     ctx = make_ctx(settings, date, lake=lake)
     m1 = train_grm.train(ctx, cfg)
     assert m1["version"] == "1"
@@ -93,13 +91,15 @@ def test_registry_round_trip_and_refused_promotion(regrouped, settings, lake, tm
     assert "train_loss" in run.data.metrics and "grm_pair_accuracy" in run.data.metrics
     assert {a.path for a in client.list_artifacts(m1["run_id"], "plots")} == {"plots/loss.png", "plots/calibration.png"}
 
-    # a deliberately worse challenger: the same model with its ranking turned upside down
+    # a deliberately worse challenger: the same model scoring every creative alike (every pair a tie:
+    # accuracy 0.5, below the champion's)
     d, cfg2, data = train_grm.build(lake, settings, date, cfg)
     model, metrics, _ = fit(data, cfg2)
     assert metrics["grm_pair_accuracy"] > 0.5
     with torch.no_grad():
-        model.head[-1].weight.neg_()
-        model.head[-1].bias.neg_()
+        model.head[-1].weight.zero_()
+        model.head[-1].bias.zero_()
+    model.cfg.residual = False  # the score is the head's alone: a constant
     tracking.setup(settings)
     with mlflow.start_run(run_name="worse"):
         mlflow.set_tags({"osmf.run_date": date, **{f"lineage.{k}": v for k, v in d.versions.items()}})
