@@ -3,7 +3,10 @@
 Trains PAAG on the run date's window (held-out users' clicks excluded, as the pipeline does), embeds
 each product's audience, fits K-Means for every candidate K and prints, per rule for K, the mean ARI
 against the hidden segments and the *group ceiling share* on the held-out users:
-(ceiling - one-size oracle) / (oracle - one-size oracle). It reads the world's truth, so it is a
+(ceiling - one-size oracle) / (oracle - one-size oracle). Two bounds come first: groups that are
+the hidden segments (1 by definition), and groups that are the segment a logistic regression on the
+attributes predicts, fitted on the truth (what any grouping from attributes can reach, give or
+take: a world's noisy segments are not in the attributes). It reads the world's truth, so it is a
 benchmark for people (a lab for method changes), never a pipeline stage.
 
     .venv/bin/python bench/method_lab.py --home .osmf --run-date 2026-01-05
@@ -123,12 +126,12 @@ def main(argv=None) -> int:
     ap.add_argument("--home", required=True)
     ap.add_argument("--run-date", required=True)
     ap.add_argument("--paag", action="append", default=[], metavar="KEY=VALUE", help="a PAAGConfig field")
-    ap.add_argument("--themes", type=int, default=None, help="visual themes (default: [grouping].paag_themes)")
+    ap.add_argument("--themes", type=int, default=None, help="visual themes, 0 = chosen from the creatives (default: [grouping].paag_themes)")
     args = ap.parse_args(argv)
     s, imp, held, users, products, creatives = load(args.home, args.run_date)
     g = s.grouping
     t0 = time.perf_counter()
-    themes = fit_themes(creatives, products, s.asset_root, args.themes or g.paag_themes, g.seed)
+    themes = fit_themes(creatives, products, s.asset_root, g.paag_themes if args.themes is None else args.themes, g.seed)
     ev = imp[~held].copy()
     ev["theme"] = ev.creative_id.map(themes)
     ev = ev[["user_id", "product_id", "theme", "clicked"]].sort_values(
@@ -137,7 +140,7 @@ def main(argv=None) -> int:
     cfg = PAAGConfig(**{"epochs": g.paag_epochs, "bottleneck": g.paag_bottleneck, "directions": g.paag_directions, "text_encoder": g.paag_product_text,
                         "seed": g.seed, **kw})
     model, metrics = train_paag(ev, users, products, sorted(themes.unique()), cfg)
-    print(f"PAAG {kw or 'defaults'}: AUC {metrics['holdout_auc']:.4f} (theme-only {metrics['holdout_auc_theme_only']:.4f}), "
+    print(f"PAAG {kw or 'defaults'}, {themes.nunique()} themes: AUC {metrics['holdout_auc']:.4f} (theme-only {metrics['holdout_auc_theme_only']:.4f}), "
           f"best epoch {metrics['best_epoch']}/{len(metrics['train_loss'])}, {time.perf_counter() - t0:.0f}s", flush=True)
 
     rows = product_rows(model, s, imp, held, users, products)
