@@ -56,6 +56,7 @@ def creative_vectors(creatives: pd.DataFrame, products: pd.DataFrame, home: Path
 
 
 MAX_AUTO_THEMES = 24
+SILHOUETTE_SAMPLE = 4000
 MIN_THEME_SILHOUETTE = 0.75  # of the range's best: a local maximum below it is noise on the rise
 
 
@@ -70,8 +71,9 @@ def choose_theme_count(X: np.ndarray, seed: int, max_k: int = MAX_AUTO_THEMES) -
     top = min(max_k, distinct - 1)
     if top < 3:
         return max(1, distinct), {}
-    sil = {k: float(silhouette_score(X, KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(X)))
-           for k in range(2, top + 1)}
+    n = min(len(X), SILHOUETTE_SAMPLE)  # a fixed sample of a large catalogue (the silhouette is quadratic)
+    sil = {k: float(silhouette_score(X, KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(X),
+                                     sample_size=n, random_state=seed)) for k in range(2, top + 1)}
     floor = MIN_THEME_SILHOUETTE * max(sil.values())
     for k in range(2, top):
         if sil[k] >= sil[k + 1] and sil[k] >= floor:
