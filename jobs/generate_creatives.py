@@ -54,7 +54,7 @@ def run(ctx: JobContext) -> dict:
     tracking.setup(settings)
     gm, gm_version = registry.load(registry.GMLLM, "champion")
     grm, grm_version = registry.load(registry.GRM, "champion")
-    d = load_group_data(lake, settings.asset_root, run_date)
+    d = load_group_data(lake, settings.asset_root, run_date, target=settings.models.sft_target)
     ex = d.ex
     assets = product_assets(d.frames["products"], settings.asset_root)
     scoring = scoring_renderer(d.frames, settings)

@@ -1,5 +1,6 @@
 """PAAG: train the product-aware user encoder on the trailing window's clicks, then score every
-(product, audience user) pair inside Spark (mapInArrow) into ``user_product_embeddings``.
+(product, audience user) pair inside Spark (mapInArrow) into ``user_product_embeddings``; the
+creatives' themes (the embedding's coordinates) go to ``creative_themes``.
 
 PAAG learns a user's taste over the visual themes the pipeline finds in the historical creatives'
 pixels and prompts (``osmf.grouping.themes``), from the clicks of every user except those held out for
@@ -64,6 +65,18 @@ def training_events(spark, lake, impressions, themes, g):
     return events.sort_values(["product_id", "user_id", "theme", "clicked"], kind="stable").reset_index(drop=True)
 
 
+def creative_themes(themes, run_date: str):
+    """``creative_themes`` rows of the run date: each historical creative's theme and the theme's
+    coordinate in the embeddings (PAAG's vocabulary is the sorted theme names)."""
+    import datetime as dt
+
+    import pandas as pd
+
+    names = sorted(themes.unique())
+    return pd.DataFrame({"run_date": dt.date.fromisoformat(run_date), "creative_id": themes.index.astype(str),
+                         "theme": themes.to_numpy(), "theme_index": [names.index(t) for t in themes]})
+
+
 def run(ctx: JobContext) -> dict:
     from pyspark.sql import functions as F
 
@@ -92,6 +105,9 @@ def run(ctx: JobContext) -> dict:
     model_dir = settings.paag_dir(run_date)
     model.save(model_dir)
     (model_dir / "metrics.json").write_text(json.dumps(metrics, indent=1))
+
+    lake.replace_partition("creative_themes", creative_themes(themes, run_date), run_date, run_id=run_id,
+                           job="paag_embeddings")
 
     pf = dict(zip(products["product_id"], model.features.product_matrix(products)))
     audience = imp.select("product_id", "user_id").distinct()

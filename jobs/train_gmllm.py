@@ -61,7 +61,7 @@ def run(ctx: JobContext) -> dict:
     from osmf_models.gmllm.train import pretrain
 
     settings, lake, run_date = ctx.settings, ctx.lake, ctx.run_date
-    d = load_group_data(lake, settings.asset_root, run_date)
+    d = load_group_data(lake, settings.asset_root, run_date, target=settings.models.sft_target)
     cfg = GMLLMConfig.from_section(settings.models, d.G.shape[1])
     model = build_model(d, cfg)
     tracking.setup(settings)

@@ -53,7 +53,7 @@ def run(ctx: JobContext) -> dict:
     base, base_version = registry.load(registry.GMLLM, "base")
     grm, grm_version = registry.load(registry.GRM, "champion")
     cfg = GroupDPOConfig.from_section(settings.models)
-    d = load_group_data(lake, settings.asset_root, run_date)
+    d = load_group_data(lake, settings.asset_root, run_date, target=settings.models.sft_target)
     I = d.images(base.cfg.image_size)
     assets = product_assets(d.frames["products"], settings.asset_root)
     renderer = scoring_renderer(d.frames, settings)
@@ -102,7 +102,8 @@ def evaluator(ctx: JobContext, run_date: str, grm_version: str):
         settings = ctx.settings
         key = tuple(sorted(lineage.items()))
         if key not in shared:
-            d = load_group_data(ctx.lake, settings.asset_root, run_date, versions=lineage)
+            d = load_group_data(ctx.lake, settings.asset_root, run_date, versions=lineage,
+                                    target=settings.models.sft_target)
             shared[key] = (registry.load_uri(f"models:/{registry.GRM}/{grm_version}"), d,
                            product_assets(d.frames["products"], settings.asset_root), scoring_renderer(d.frames, settings))
         grm, d, assets, renderer = shared[key]

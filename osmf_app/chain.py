@@ -59,7 +59,7 @@ INGEST = Stage("osmf_ingest", (Step("ingest", ingest_events),), "impressions",
                validates_whole=("users", "products", "creatives"))
 REGROUP = Stage("osmf_regroup", (Step("paag_embeddings", paag_embeddings), Step("group_users", group_users),
                                  Step("group_ctr", group_ctr)), "groups",
-                validates=("user_product_embeddings", "user_groups", "groups", "group_creative_ctr",
+                validates=("user_product_embeddings", "creative_themes", "user_groups", "groups", "group_creative_ctr",
                            "group_preference_pairs"), needs=("impressions",), builds="groups")
 TRAIN = Stage("osmf_train", (Step("train_grm", train_grm, 120, True, promote=True),
                              Step("pretrain_gmllm", train_gmllm, 240, True, skip_if=train_gmllm.base_exists),

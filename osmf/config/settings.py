@@ -74,6 +74,7 @@ class ModelsConfig:
     dpo_beta: float = 0.1
     dpo_group_weighting: str = "equal"  # equal | pairs | sqrt (see osmf_models.group_dpo.loss)
     dpo_pair_source: str = "both"  # observed | grm | both
+    sft_target: str = "theme"  # the G-MLLM's target per group: theme (a creative of the group's top PAAG theme) | observed
     best_of_n: int = 4  # candidate prompts per group (greedy + sampled), best by the GRM
     temperature: float = 1.0
     renderer: str = "retrieval"  # retrieval (from the lake's historical creatives) | diffusers
@@ -346,6 +347,7 @@ _CHOICES = {("models", "size"): ("default", "tiny"), ("models", "renderer"): ("r
             ("models", "text_encoder"): ("minilm", "hash"),
             ("models", "dpo_group_weighting"): ("equal", "pairs", "sqrt"),
             ("models", "dpo_pair_source"): ("observed", "grm", "both"),
+            ("models", "sft_target"): ("theme", "observed"),
             ("grouping", "engine"): ("auto", "mllib", "grouped"), ("grouping", "k_rule"): ("gain", "silhouette"),
             ("grouping", "paag_directions"): ("product", "shared"),
             ("grouping", "paag_product_text"): ("none", "hash", "minilm")}

@@ -2,11 +2,12 @@
 exact Delta versions, as every trainer, the promotion evaluators, generation and the A/B test read
 them.
 
-``load_pinned(lake, run_date, versions)`` reads ``groups``, ``group_creative_ctr`` and
-``group_preference_pairs`` of the run date plus ``products`` and ``creatives``, each at the given
-version (default: the latest); the versions go to MLflow as lineage and come back from a run's
-``lineage.<table>`` tags, so promotion compares models on exactly the data the challenger saw.
-``group_data`` turns that into one G-MLLM example per (product, group).
+``load_pinned(lake, run_date, versions)`` reads ``groups``, ``group_creative_ctr``,
+``group_preference_pairs`` and ``creative_themes`` of the run date plus ``products`` and
+``creatives``, each at the given version (default: the latest); the versions go to MLflow as
+lineage and come back from a run's ``lineage.<table>`` tags, so promotion compares models on exactly
+the data the challenger saw. ``group_data`` turns that into one G-MLLM example per (product, group),
+its target chosen by ``sft_targets``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from osmf.lake.tables import spec
 
-GROUP_TABLES = ("groups", "group_creative_ctr", "group_preference_pairs")
+GROUP_TABLES = ("groups", "group_creative_ctr", "group_preference_pairs", "creative_themes")
 DIMENSIONS = ("products", "creatives")
 PINNED = (*GROUP_TABLES, *DIMENSIONS)
 
@@ -70,14 +71,82 @@ class GroupData:
         return product_images(self.ex, self.home, size)
 
 
-def group_data(pinned: Pinned, home: Path) -> GroupData:
+SFT_TARGETS = ("theme", "observed")
+LIFT_PRIOR = 50.0  # pseudo-impressions at the product's CTR behind a creative's lift
+
+
+def creative_lift(ctr):
+    """creative_id -> its CTR over all of its product's groups relative to the product's, Beta-smoothed
+    toward 1 (``LIFT_PRIOR`` pseudo-impressions): how much a look lifts whatever it is shown with."""
+    import pandas as pd
+
+    per = ctr.groupby(["product_id", "creative_id"], as_index=False)[["clicks", "impressions"]].sum()
+    prod = per.groupby("product_id")[["clicks", "impressions"]].sum()
+    p0 = per["product_id"].map((prod["clicks"] + 1) / (prod["impressions"] + 2))
+    lift = (per["clicks"] + LIFT_PRIOR * p0) / (per["impressions"] + LIFT_PRIOR) / p0
+    return pd.Series(lift.to_numpy(), index=per["creative_id"])
+
+
+def sft_targets(frames: dict, rule: str = "theme"):
+    """product_id, group_id, best_creative_id: the historical creative whose background is a group's
+    G-MLLM target.
+
+    ``observed``: the group's best creative of its own product by smoothed CTR. A product has a few
+    creatives and a group a few clicks on each, so this is a noisy pick among few looks.
+    ``theme`` (the default): the look the group's PAAG centroid rates highest (its largest
+    coordinate, a theme), learnt from every product's clicks; the group's best own creative of that
+    theme by smoothed CTR, or, where its product has none, the creative of that theme with the
+    highest lift on its own product (``creative_lift``)."""
+    if rule not in SFT_TARGETS:
+        raise ValueError(f"unknown sft_target {rule!r}; choose one of {', '.join(SFT_TARGETS)}")
+    import numpy as np
+    import pandas as pd
+
+    ctr = frames["group_creative_ctr"]
+    observed = (ctr.sort_values(["product_id", "group_id", "smoothed_ctr", "creative_id"], ascending=[True, True, False, True])
+                .drop_duplicates(["product_id", "group_id"])[["product_id", "group_id", "creative_id"]]
+                .rename(columns={"creative_id": "best_creative_id"}).reset_index(drop=True))
+    if rule == "observed":
+        return observed
+    themes = frames["creative_themes"]
+    if themes.empty:
+        raise ValueError("creative_themes has no rows for this run date; run `osmf regroup` for it "
+                         "(or set [models].sft_target = \"observed\")")
+    theme_of = dict(zip(themes["creative_id"], themes["theme_index"].astype(int)))
+    n_themes = int(themes["theme_index"].max()) + 1
+    lift = creative_lift(ctr)
+    cre = frames["creatives"]
+    cre = cre[cre["creative_id"].isin(theme_of)]
+    own = cre.groupby("product_id")["creative_id"].apply(list).to_dict()
+    by_theme: dict[int, str] = {}  # theme -> its creative of the highest lift
+    for cid in sorted(cre["creative_id"], key=lambda c: (-float(lift.get(c, 1.0)), c)):
+        by_theme.setdefault(theme_of[cid], cid)
+    group_ctr = ctr.set_index(["product_id", "group_id", "creative_id"])["smoothed_ctr"].to_dict()
+    rows = []
+    for pid, gid, centroid in zip(frames["groups"]["product_id"], frames["groups"]["group_id"], frames["groups"]["centroid"]):
+        centroid = np.asarray(centroid, dtype=np.float64)
+        if len(centroid) != n_themes:
+            raise ValueError(f"groups of {pid} have {len(centroid)}-dimensional centroids but creative_themes has "
+                             f"{n_themes} themes: both must come from the same `osmf regroup` run")
+        top = int(np.argmax(centroid))
+        mine = [c for c in own.get(pid, []) if theme_of[c] == top]
+        if mine:
+            best = min(mine, key=lambda c: (-group_ctr.get((pid, gid, c), -1.0), -float(lift.get(c, 1.0)), c))
+        else:
+            best = by_theme[top]
+        rows.append({"product_id": pid, "group_id": int(gid), "best_creative_id": best})
+    return pd.DataFrame(rows, columns=["product_id", "group_id", "best_creative_id"])
+
+
+def group_data(pinned: Pinned, home: Path, target: str = "theme") -> GroupData:
     from osmf_models.gmllm.data import group_examples, group_tensor
 
     f = pinned.frames
-    ex = group_examples(f["groups"], f["products"], f["creatives"], f["group_creative_ctr"])
+    ex = group_examples(f["groups"], f["products"], f["creatives"], sft_targets(f, target))
     return GroupData(pinned, ex, group_tensor(ex), Path(home))
 
 
-def load_group_data(lake, home: Path, run_date: str, versions: dict | None = None) -> GroupData:
-    """``group_data(load_pinned(...))``: the run date's groups as G-MLLM examples."""
-    return group_data(load_pinned(lake, run_date, versions), home)
+def load_group_data(lake, home: Path, run_date: str, versions: dict | None = None, target: str = "theme") -> GroupData:
+    """``group_data(load_pinned(...))``: the run date's groups as G-MLLM examples, their targets by
+    ``sft_targets(rule=target)``."""
+    return group_data(load_pinned(lake, run_date, versions), home, target)

@@ -144,7 +144,7 @@ def per_group_table(run_date: str, settings, lake) -> tuple[pd.DataFrame, pd.Dat
     ug = lake.read_pandas("user_groups", partition=run_date)
     # users in a fixed order, so the truth's mean over them is the same to the last bit on every run
     ug = ug[ug.user_id.map(lambda u: is_heldout(u, rule["fraction"], rule["salt"]))].sort_values("user_id")
-    d = load_group_data(lake, settings.asset_root, run_date)
+    d = load_group_data(lake, settings.asset_root, run_date, target=settings.models.sft_target)
     scoring = scoring_renderer(d.frames, settings)
     assets = product_assets(d.frames["products"], settings.asset_root)  # read once, for every arm
     one, one_src = one_size_backgrounds(settings, d, versions["gmllm"], versions["grm"], scoring, assets)

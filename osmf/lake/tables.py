@@ -82,6 +82,13 @@ _t("user_product_embeddings", [
    "PAAG product-aware user embedding per (product, audience user): centred log-odds over the "
    "visual themes PAAG found in the historical creatives' pixels.",
    "osmf regroup --run-date D")
+_t("creative_themes", [
+    ("run_date", pa.date32()), ("creative_id", pa.string()), ("theme", pa.string()), ("theme_index", pa.int32()),
+], "run_date", ["creative_id"],
+   "The visual theme PAAG put each historical creative in (the pipeline's own clusters of background "
+   "pixels and prompt words); theme_index is the theme's coordinate in user_product_embeddings.embedding "
+   "and groups.centroid.",
+   "osmf regroup --run-date D")
 _t("user_groups", [
     ("run_date", pa.date32()), ("product_id", pa.string()), ("group_id", pa.int32()), ("user_id", pa.string()),
 ], "run_date", ["product_id", "user_id"],

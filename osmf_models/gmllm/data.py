@@ -1,6 +1,6 @@
 """From lake tables to G-MLLM examples: one row per (product, group) of a run date, with the group
 features, the product image and title, the group's description and the background of the group's
-preferred creative (highest smoothed CTR)."""
+target creative (chosen upstream: ``osmf.data.training.sft_targets``)."""
 
 from __future__ import annotations
 
@@ -24,21 +24,24 @@ def full_prompt(title: str, background: str) -> str:
 
 
 def group_examples(groups: pd.DataFrame, products: pd.DataFrame, creatives: pd.DataFrame,
-                   ctr: pd.DataFrame | None = None) -> pd.DataFrame:
-    """product_id, group_id, size, title, features, image_uri, description and, when ``ctr`` is
-    given, best_creative_id and best_background."""
+                   targets: pd.DataFrame | None = None) -> pd.DataFrame:
+    """product_id, group_id, size, title, features, image_uri, description and, when ``targets``
+    (product_id, group_id, best_creative_id: any historical creative, of this product or another) is
+    given, best_creative_id and best_background (the target's background prompt without its product's
+    title); groups without a target are left out."""
     ex = (groups[["product_id", "group_id", "size", "features", "description"]]
           .merge(products[["product_id", "title", "image_uri"]], on="product_id")
           .sort_values(["product_id", "group_id"]).reset_index(drop=True))
-    if ctr is not None:
-        best = (ctr.sort_values(["product_id", "group_id", "smoothed_ctr", "creative_id"], ascending=[True, True, False, True])
-                .drop_duplicates(["product_id", "group_id"])[["product_id", "group_id", "creative_id"]]
-                .rename(columns={"creative_id": "best_creative_id"}))
-        ex = ex.merge(best, on=["product_id", "group_id"]).merge(
-            creatives[["creative_id", "background_prompt"]].rename(columns={"creative_id": "best_creative_id"}),
-            on="best_creative_id")
-        ex["best_background"] = [background_of(p, t) for p, t in zip(ex.background_prompt, ex.title)]
-        ex = ex.drop(columns="background_prompt")
+    if targets is not None:
+        source = (creatives[["creative_id", "product_id", "background_prompt"]]
+                  .merge(products[["product_id", "title"]], on="product_id")
+                  .rename(columns={"creative_id": "best_creative_id", "title": "source_title"})
+                  .drop(columns="product_id"))
+        ex = (ex.merge(targets[["product_id", "group_id", "best_creative_id"]], on=["product_id", "group_id"])
+              .merge(source, on="best_creative_id")
+              .sort_values(["product_id", "group_id"]).reset_index(drop=True))
+        ex["best_background"] = [background_of(p, t) for p, t in zip(ex.background_prompt, ex.source_title)]
+        ex = ex.drop(columns=["background_prompt", "source_title"])
     return ex
 
 
