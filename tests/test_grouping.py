@@ -389,3 +389,69 @@ def test_gain_rule_takes_the_smallest_k_near_the_best_and_respects_min_group_siz
     assert choose_k(by_k, ["a"], 30, gains, 0.5) == {"a": 2}
     # without gains: the silhouette rule (all equal here: the smallest K wins the tie)
     assert choose_k(by_k, ["a", "b"], 30) == {"a": 2, "b": 2}
+
+
+def test_creative_themes_name_the_coordinates_of_the_embeddings(regrouped, lake):
+    """regroup writes every historical creative's theme once; theme_index runs over exactly the
+    embedding's coordinates, in the order of the theme names PAAG was trained on."""
+    date, _ = regrouped
+    themes = lake.read_pandas("creative_themes", partition=date)
+    creatives = lake.read_pandas("creatives")
+    assert sorted(themes["creative_id"]) == sorted(creatives["creative_id"])
+    dim = len(lake.read_pandas("groups", partition=date)["centroid"].iloc[0])
+    assert sorted(themes["theme_index"].unique()) == list(range(dim))
+    names = themes.drop_duplicates("theme").sort_values("theme")
+    assert list(names["theme_index"]) == list(range(dim))
+
+
+def test_the_gmllm_target_is_a_creative_of_the_theme_the_groups_centroid_rates_highest(regrouped, lake):
+    from osmf.data.training import load_pinned, sft_targets
+
+    date, _ = regrouped
+    f = load_pinned(lake, date).frames
+    targets = sft_targets(f, "theme").merge(f["groups"], on=["product_id", "group_id"])
+    assert len(targets) == len(f["groups"])
+    theme_of = dict(zip(f["creative_themes"]["creative_id"], f["creative_themes"]["theme_index"]))
+    product_of = dict(zip(f["creatives"]["creative_id"], f["creatives"]["product_id"]))
+    own_themes = f["creatives"].assign(t=f["creatives"]["creative_id"].map(theme_of)).groupby("product_id")["t"].apply(set)
+    borrowed = 0
+    for pid, target, centroid in zip(targets["product_id"], targets["best_creative_id"], targets["centroid"]):
+        top = int(np.argmax(centroid))
+        assert theme_of[target] == top
+        # the product's own creative of that theme where it has one, another product's only where not
+        assert (product_of[target] == pid) == (top in own_themes[pid])
+        borrowed += product_of[target] != pid
+    observed = sft_targets(f, "observed").merge(f["group_creative_ctr"], on=["product_id", "group_id"])
+    best = observed.groupby(["product_id", "group_id"])["smoothed_ctr"].transform("max")
+    chosen = observed[observed["best_creative_id"] == observed["creative_id"]]
+    assert (chosen["smoothed_ctr"].to_numpy() == best[chosen.index].to_numpy()).all()
+    assert chosen[["product_id", "group_id"]].drop_duplicates().shape[0] == len(sft_targets(f, "observed"))
+
+
+def test_a_theme_target_from_another_product_is_the_themes_creative_of_the_highest_lift():
+    """Where a group's top theme has none of its product's creatives, the target is the theme's
+    creative that lifted its own product's CTR most; its background comes without that product's title."""
+    from osmf.data.training import sft_targets
+    from osmf_models.gmllm.data import group_examples
+
+    ctr = pd.DataFrame({"product_id": ["a", "a", "b", "b", "c"], "group_id": 0,
+                        "creative_id": ["a1", "a2", "b1", "b2", "c1"],
+                        "clicks": [5, 1, 30, 2, 4], "impressions": [100, 100, 300, 300, 100],
+                        "smoothed_ctr": [.05, .01, .1, .007, .04]})
+    f = {"group_creative_ctr": ctr,
+         "creative_themes": pd.DataFrame({"creative_id": ["a1", "a2", "b1", "b2", "c1"], "theme_index": [0, 1, 2, 1, 2]}),
+         "creatives": pd.DataFrame({"creative_id": ["a1", "a2", "b1", "b2", "c1"], "product_id": ["a", "a", "b", "b", "c"],
+                                    "background_prompt": ["A on sand", "A in snow", "B on grass", "B in fog", "C on moss"]}),
+         "groups": pd.DataFrame({"product_id": ["a", "a"], "group_id": [0, 1], "centroid": [[1.0, 0, 0], [0, -1.0, 0.5]],
+                                 "size": 40, "features": [[0.0], [0.0]], "description": ""}),
+         "products": pd.DataFrame({"product_id": ["a", "b", "c"], "title": ["A", "B", "C"], "image_uri": "x"})}
+    t = sft_targets(f, "theme")
+    # b1 lifts b's CTR (30/300 against b's 32/600), c1 is c's only creative (lift 1)
+    assert list(t["best_creative_id"]) == ["a1", "b1"]
+    ex = group_examples(f["groups"], f["products"], f["creatives"], t)
+    assert list(ex["best_background"]) == ["on sand", "on grass"]
+    with pytest.raises(ValueError, match="sft_target 'best'"):
+        sft_targets(f, "best")
+    bad = dict(f, groups=f["groups"].assign(centroid=[[1.0, 0], [0, 1.0]]))
+    with pytest.raises(ValueError, match="same `osmf regroup` run"):
+        sft_targets(bad, "theme")

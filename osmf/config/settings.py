@@ -75,7 +75,7 @@ class ModelsConfig:
     dpo_group_weighting: str = "equal"  # equal | pairs | sqrt (see osmf_models.group_dpo.loss)
     dpo_pair_source: str = "both"  # observed | grm | both
     sft_target: str = "theme"  # the G-MLLM's target per group: theme (a creative of the group's top PAAG theme) | observed
-    best_of_n: int = 4  # candidate prompts per group (greedy + sampled), best by the GRM
+    best_of_n: int = 1  # candidate prompts per group (greedy + sampled), best by the GRM (1: the greedy prompt)
     temperature: float = 1.0
     renderer: str = "retrieval"  # retrieval (from the lake's historical creatives) | diffusers
     text_encoder: str = "minilm"  # retrieval's prompt matching: minilm (the `text` extra) | hash
