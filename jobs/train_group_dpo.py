@@ -103,7 +103,7 @@ def evaluator(ctx: JobContext, run_date: str, grm_version: str):
         key = tuple(sorted(lineage.items()))
         if key not in shared:
             d = load_group_data(ctx.lake, settings.asset_root, run_date, versions=lineage,
-                                    target=settings.models.sft_target)
+                                target=settings.models.sft_target)
             shared[key] = (registry.load_uri(f"models:/{registry.GRM}/{grm_version}"), d,
                            product_assets(d.frames["products"], settings.asset_root), scoring_renderer(d.frames, settings))
         grm, d, assets, renderer = shared[key]

@@ -414,13 +414,11 @@ def test_the_gmllm_target_is_a_creative_of_the_theme_the_groups_centroid_rates_h
     theme_of = dict(zip(f["creative_themes"]["creative_id"], f["creative_themes"]["theme_index"]))
     product_of = dict(zip(f["creatives"]["creative_id"], f["creatives"]["product_id"]))
     own_themes = f["creatives"].assign(t=f["creatives"]["creative_id"].map(theme_of)).groupby("product_id")["t"].apply(set)
-    borrowed = 0
     for pid, target, centroid in zip(targets["product_id"], targets["best_creative_id"], targets["centroid"]):
         top = int(np.argmax(centroid))
         assert theme_of[target] == top
         # the product's own creative of that theme where it has one, another product's only where not
         assert (product_of[target] == pid) == (top in own_themes[pid])
-        borrowed += product_of[target] != pid
     observed = sft_targets(f, "observed").merge(f["group_creative_ctr"], on=["product_id", "group_id"])
     best = observed.groupby(["product_id", "group_id"])["smoothed_ctr"].transform("max")
     chosen = observed[observed["best_creative_id"] == observed["creative_id"]]

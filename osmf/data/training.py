@@ -103,11 +103,10 @@ def sft_targets(frames: dict, rule: str = "theme"):
     import pandas as pd
 
     ctr = frames["group_creative_ctr"]
-    observed = (ctr.sort_values(["product_id", "group_id", "smoothed_ctr", "creative_id"], ascending=[True, True, False, True])
+    if rule == "observed":
+        return (ctr.sort_values(["product_id", "group_id", "smoothed_ctr", "creative_id"], ascending=[True, True, False, True])
                 .drop_duplicates(["product_id", "group_id"])[["product_id", "group_id", "creative_id"]]
                 .rename(columns={"creative_id": "best_creative_id"}).reset_index(drop=True))
-    if rule == "observed":
-        return observed
     themes = frames["creative_themes"]
     if themes.empty:
         raise ValueError("creative_themes has no rows for this run date; run `osmf regroup` for it "
