@@ -3,8 +3,10 @@
 Starts from ``models:/osmf-gmllm@base`` (the reference) and scores candidates with
 ``models:/osmf-grm@champion``. Pairs per (product, group): the observed ``group_preference_pairs``
 and/or GRM pairs (the world's candidate backgrounds rendered for the product and scored for the
-group: the best against the worst few), per ``[models].dpo_pair_source``. Also trains the plain-DPO
-baseline on the same pairs pooled per product with no group conditioning, logged in the same run
+group: the best against the worst few), or the group's G-MLLM target against the GRM's worst few
+(``target``), per ``[models].dpo_pair_source``. Also trains the plain-DPO
+baseline on the product-level pairs (observed and GRM; with ``both``, the same pairs) pooled per
+product with no group conditioning, logged in the same run
 as the artifact ``pooled_dpo`` (the one-size-fits-all arm of ``osmf evaluate ab``). Logs the GRM
 reward (mean predicted CTR of the greedy prompt per group) of base, Group-DPO and pooled DPO.
 """
@@ -45,7 +47,7 @@ def run(ctx: JobContext) -> dict:
     from osmf.tracking import runs as tracking
     from osmf_models.gmllm import lifecycle
     from osmf_models.group_dpo import GroupDPOConfig
-    from osmf_models.group_dpo.pairs import build_pairs
+    from osmf_models.group_dpo.pairs import baseline_pairs, build_pairs, group_pairs
     from osmf_models.group_dpo.train import train_with_pooled_baseline
 
     settings, lake, run_date, say = ctx.settings, ctx.lake, ctx.run_date, ctx.say
@@ -65,11 +67,13 @@ def run(ctx: JobContext) -> dict:
         mlflow.log_params({f"dpo.{k}": v for k, v in cfg.to_dict().items()})
         tracking.log_lineage(lake, d.pinned.lineage())
         tracking.log_heldout_rule(rule_of(settings, run_date))
-        policy, pooled, G_aud, metrics, c_group, c_pooled = train_with_pooled_baseline(base, d.ex, pairs, d.G, I, cfg, say)
+        policy, pooled, G_aud, metrics, c_group, c_pooled = train_with_pooled_baseline(
+            base, d.ex, group_pairs(pairs), d.G, I, cfg, say, pooled_pairs=baseline_pairs(pairs))
         reward = lambda gm, G: lifecycle.promotion_metric(gm, grm, d.ex, G, I, assets, renderer)  # noqa: E731
         metrics.update(base_grm_reward=reward(base, d.G), group_dpo_grm_reward=reward(policy, d.G),
                        pooled_dpo_grm_reward=reward(pooled, G_aud),
-                       observed_pairs=int((pairs.source == "observed").sum()), grm_pairs=int((pairs.source == "grm").sum()))
+                       observed_pairs=int((pairs.source == "observed").sum()), grm_pairs=int((pairs.source == "grm").sum()),
+                       target_pairs=int((pairs.source == "target").sum()))
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
         with tempfile.TemporaryDirectory(dir=settings.home) as tmp:
             tmp = Path(tmp)

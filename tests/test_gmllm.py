@@ -174,6 +174,29 @@ def test_group_dpo_trains_lora_and_projector_and_learns_each_groups_preference(t
     assert not any("lora" in k for k in aligned.state_dict())  # adapters merged back
 
 
+def test_target_pairs_put_each_groups_target_against_the_grms_worst_and_a_bad_source_is_named():
+    from osmf_models.group_dpo.config import GroupDPOConfig
+    from osmf_models.group_dpo.pairs import baseline_pairs, build_pairs, group_pairs
+    from osmf_models.group_dpo.train import grm_pairs, target_pairs
+
+    scores = np.array([[0.10, 0.30, 0.20, 0.05], [0.4, 0.1, 0.3, 0.2]])
+    pairs = target_pairs(["c", "b"], ["a", "b", "c", "d"], scores, per_group=2)
+    # row 0: its target "c" (not the GRM's best "b") against the GRM's two worst, "d" and "a";
+    # row 1: its target "b" is the GRM's worst, so it is skipped as a rejected and "d", "c" follow
+    assert pairs[["ex_row", "chosen", "rejected"]].values.tolist() == [[0, "c", "d"], [0, "c", "a"], [1, "b", "d"], [1, "b", "c"]]
+    assert set(pairs.source) == {"target"}
+    # Group-DPO takes the target pairs, the plain-DPO baseline the product-level ones; without
+    # target pairs both take every pair
+    both = pd.concat([grm_pairs(["a", "b", "c", "d"], scores, 1, 0.01), pairs], ignore_index=True)
+    assert group_pairs(both).values.tolist() == pairs.values.tolist()
+    assert set(baseline_pairs(both).source) == {"grm"} and len(baseline_pairs(both)) == 2
+    assert len(group_pairs(baseline_pairs(both))) == 2
+    with pytest.raises(ValueError, match="best_background"):
+        build_pairs(pd.DataFrame({"product_id": ["p"]}), {}, GroupDPOConfig(pair_source="target"), None, {}, None)
+    with pytest.raises(ValueError, match="pair_source must be one of"):
+        GroupDPOConfig(pair_source="targets")
+
+
 def test_pair_mining_audience_features_and_prompt_parts():
     from osmf_models.gmllm.data import background_of, full_prompt
     from osmf_models.group_dpo.train import audience_features, grm_pairs

@@ -73,7 +73,7 @@ class ModelsConfig:
     dpo_max_steps: int = -1  # cap on optimizer steps: -1 = the config's default (600), 0 = no cap
     dpo_beta: float = 0.1
     dpo_group_weighting: str = "equal"  # equal | pairs | sqrt (see osmf_models.group_dpo.loss)
-    dpo_pair_source: str = "both"  # observed | grm | both
+    dpo_pair_source: str = "target"  # target (the group's G-MLLM target vs the GRM's worst) | observed | grm | both
     sft_target: str = "theme"  # the G-MLLM's target per group: theme (a creative of the group's top PAAG theme) | observed
     best_of_n: int = 1  # candidate prompts per group (greedy + sampled), best by the GRM (1: the greedy prompt)
     temperature: float = 1.0
@@ -346,7 +346,7 @@ def load_settings(env: dict | None = None) -> Settings:
 _CHOICES = {("models", "size"): ("default", "tiny"), ("models", "renderer"): ("retrieval", "diffusers"),
             ("models", "text_encoder"): ("minilm", "hash"),
             ("models", "dpo_group_weighting"): ("equal", "pairs", "sqrt"),
-            ("models", "dpo_pair_source"): ("observed", "grm", "both"),
+            ("models", "dpo_pair_source"): ("observed", "grm", "both", "target"),
             ("models", "sft_target"): ("theme", "observed"),
             ("grouping", "engine"): ("auto", "mllib", "grouped"), ("grouping", "k_rule"): ("gain", "silhouette"),
             ("grouping", "paag_directions"): ("product", "shared"),

@@ -5,7 +5,7 @@ from dataclasses import dataclass, replace
 from osmf_models.common import ConfigMixin
 
 WEIGHTINGS = ("equal", "pairs", "sqrt")
-SOURCES = ("observed", "grm", "both")
+SOURCES = ("observed", "grm", "both", "target")
 
 
 @dataclass
@@ -15,7 +15,9 @@ class GroupDPOConfig(ConfigMixin):
 
     beta: float = 0.1
     group_weighting: str = "equal"  # equal: every group counts the same; pairs: pooled mean (plain DPO); sqrt
-    pair_source: str = "both"  # observed pairs, GRM-scored candidate prompts, or both
+    # target (the group's G-MLLM target against the candidates the GRM rates worst), observed pairs,
+    # GRM-scored candidate prompts (the best against the worst), or both of those
+    pair_source: str = "target"
     grm_pairs_per_group: int = 3  # GRM pairs: the best candidate against this many of the worst
     grm_margin: float = 0.002  # minimum GRM CTR difference for a GRM pair
     lora_r: int = 8

@@ -54,6 +54,16 @@ def grm_pairs(candidates: list[str], scores: np.ndarray, per_group: int, margin:
     return pd.DataFrame(rows, columns=PAIR_COLUMNS)
 
 
+def target_pairs(targets: list[str], candidates: list[str], scores: np.ndarray, per_group: int) -> pd.DataFrame:
+    """Per example: its target background (``targets[i]``) against each of the ``per_group`` candidates
+    the GRM scores lowest for it (examples x candidates), the target itself excluded."""
+    rows = []
+    for i, (target, s) in enumerate(zip(targets, scores)):
+        worst = [candidates[j] for j in np.argsort(s, kind="stable") if candidates[j] != target][:per_group]
+        rows += [(i, target, r, "target") for r in worst]
+    return pd.DataFrame(rows, columns=PAIR_COLUMNS)
+
+
 def audience_features(ex: pd.DataFrame, sizes: np.ndarray) -> torch.Tensor:
     """Per example row: the size-weighted mean features of its product's groups (no group signal)."""
     F = np.stack(ex["features"].to_numpy()).astype(np.float64)
@@ -157,16 +167,17 @@ def train_group_dpo(ref: GMLLM, ex: pd.DataFrame, pairs: pd.DataFrame, G: torch.
 
 
 def train_with_pooled_baseline(base: GMLLM, ex: pd.DataFrame, pairs: pd.DataFrame, G: torch.Tensor, I: torch.Tensor,
-                               cfg: GroupDPOConfig, say=print):
-    """Group-DPO, and the plain-DPO baseline on the same pairs pooled per product with the audience's
-    features (no group conditioning): (policy, pooled, audience features, metrics, curves of each)."""
+                               cfg: GroupDPOConfig, say=print, pooled_pairs: pd.DataFrame | None = None):
+    """Group-DPO, and the plain-DPO baseline on ``pooled_pairs`` (default: the same pairs) pooled per
+    product with the audience's features (no group conditioning): (policy, pooled, audience
+    features, metrics, curves of each)."""
     from dataclasses import replace
 
     say("  Group-DPO (per-group pairs, group-averaged loss)")
     policy, m_group, c_group = train_group_dpo(base, ex, pairs, G, I, cfg, say=say)
     say("  plain DPO baseline (pairs pooled per product, no group conditioning)")
     G_aud = audience_features(ex, ex["size"].to_numpy(float))
-    pooled, m_pooled, c_pooled = train_group_dpo(base, ex, pairs, G_aud, I, replace(cfg, group_weighting="pairs"),
+    pooled, m_pooled, c_pooled = train_group_dpo(base, ex, pairs if pooled_pairs is None else pooled_pairs, G_aud, I, replace(cfg, group_weighting="pairs"),
                                                  group_keys=np.zeros(len(ex), dtype=np.int64), say=say)
     metrics = {f"group_dpo_{k}": v for k, v in m_group.items()}
     metrics.update({f"pooled_dpo_{k}": v for k, v in m_pooled.items()})
