@@ -68,12 +68,11 @@ def run(ctx: JobContext) -> dict:
         tracking.log_lineage(lake, d.pinned.lineage())
         tracking.log_heldout_rule(rule_of(settings, run_date))
         policy, pooled, G_aud, metrics, c_group, c_pooled = train_with_pooled_baseline(
-            base, d.ex, group_pairs(pairs), d.G, I, cfg, say, pooled_pairs=baseline_pairs(pairs))
+            base, d.ex, group_pairs(pairs, cfg.pair_source), d.G, I, cfg, say, pooled_pairs=baseline_pairs(pairs))
         reward = lambda gm, G: lifecycle.promotion_metric(gm, grm, d.ex, G, I, assets, renderer)  # noqa: E731
         metrics.update(base_grm_reward=reward(base, d.G), group_dpo_grm_reward=reward(policy, d.G),
                        pooled_dpo_grm_reward=reward(pooled, G_aud),
-                       observed_pairs=int((pairs.source == "observed").sum()), grm_pairs=int((pairs.source == "grm").sum()),
-                       target_pairs=int((pairs.source == "target").sum()))
+                       **{f"{src}_pairs": int((pairs.source == src).sum()) for src in ("observed", "grm", "target")})
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
         with tempfile.TemporaryDirectory(dir=settings.home) as tmp:
             tmp = Path(tmp)

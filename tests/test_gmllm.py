@@ -185,12 +185,12 @@ def test_target_pairs_put_each_groups_target_against_the_grms_worst_and_a_bad_so
     # row 1: its target "b" is the GRM's worst, so it is skipped as a rejected and "d", "c" follow
     assert pairs[["ex_row", "chosen", "rejected"]].values.tolist() == [[0, "c", "d"], [0, "c", "a"], [1, "b", "d"], [1, "b", "c"]]
     assert set(pairs.source) == {"target"}
-    # Group-DPO takes the target pairs, the plain-DPO baseline the product-level ones; without
-    # target pairs both take every pair
+    # with source target, Group-DPO takes the target pairs, the plain-DPO baseline the product-level
+    # ones; with another source both take every pair
     both = pd.concat([grm_pairs(["a", "b", "c", "d"], scores, 1, 0.01), pairs], ignore_index=True)
-    assert group_pairs(both).values.tolist() == pairs.values.tolist()
+    assert group_pairs(both, "target").values.tolist() == pairs.values.tolist()
     assert set(baseline_pairs(both).source) == {"grm"} and len(baseline_pairs(both)) == 2
-    assert len(group_pairs(baseline_pairs(both))) == 2
+    assert len(group_pairs(baseline_pairs(both), "both")) == 2
     with pytest.raises(ValueError, match="best_background"):
         build_pairs(pd.DataFrame({"product_id": ["p"]}), {}, GroupDPOConfig(pair_source="target"), None, {}, None)
     with pytest.raises(ValueError, match="pair_source must be one of"):

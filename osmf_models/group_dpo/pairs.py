@@ -43,10 +43,10 @@ def build_pairs(ex: pd.DataFrame, frames: dict, cfg, grm, assets, renderer) -> p
     return pd.concat(parts, ignore_index=True)
 
 
-def group_pairs(pairs: pd.DataFrame) -> pd.DataFrame:
-    """The pairs Group-DPO trains on: the target pairs where there are any, else all."""
-    t = pairs["source"] == "target"
-    return pairs[t].reset_index(drop=True) if t.any() else pairs
+def group_pairs(pairs: pd.DataFrame, source: str) -> pd.DataFrame:
+    """The pairs Group-DPO trains on under ``pair_source`` ``source``: with ``target`` the target
+    pairs only, else all of them."""
+    return pairs[pairs["source"] == "target"].reset_index(drop=True) if source == "target" else pairs
 
 
 def baseline_pairs(pairs: pd.DataFrame) -> pd.DataFrame:

@@ -177,7 +177,8 @@ def train_with_pooled_baseline(base: GMLLM, ex: pd.DataFrame, pairs: pd.DataFram
     policy, m_group, c_group = train_group_dpo(base, ex, pairs, G, I, cfg, say=say)
     say("  plain DPO baseline (pairs pooled per product, no group conditioning)")
     G_aud = audience_features(ex, ex["size"].to_numpy(float))
-    pooled, m_pooled, c_pooled = train_group_dpo(base, ex, pairs if pooled_pairs is None else pooled_pairs, G_aud, I, replace(cfg, group_weighting="pairs"),
+    pooled_pairs = pairs if pooled_pairs is None else pooled_pairs
+    pooled, m_pooled, c_pooled = train_group_dpo(base, ex, pooled_pairs, G_aud, I, replace(cfg, group_weighting="pairs"),
                                                  group_keys=np.zeros(len(ex), dtype=np.int64), say=say)
     metrics = {f"group_dpo_{k}": v for k, v in m_group.items()}
     metrics.update({f"pooled_dpo_{k}": v for k, v in m_pooled.items()})
