@@ -42,13 +42,16 @@ def main(argv=None) -> int:
     own = f["creatives"].groupby("product_id")["creative_id"].apply(list)
     gen = lake.read_pandas("generated_creatives", partition=rd).set_index(["product_id", "group_id"])
     assets = product_assets(f["products"], s.asset_root)
+    perceived: dict = {}  # product -> every historical look re-composed around it, as perceived
     rows = []
     for n_done, ((pid, gid), users) in enumerate(ug.groupby(["product_id", "group_id"])["user_id"]):
         if (pid, gid) not in gen.index or (pid, gid) not in targets["theme"].index:
             continue
         im, m = assets[pid]
         users = list(users)
-        W = np.stack([sim.perceive(scoring.recompose(i, im, m), m) for i in range(len(cid))])
+        if pid not in perceived:
+            perceived[pid] = np.stack([sim.perceive(scoring.recompose(i, im, m), m) for i in range(len(cid))])
+        W = perceived[pid]
         H = sim.per_user_ctr_many(pid, users, W).mean(0)
         g = gen.loc[(pid, gid)]
         tgt = targets["theme"][(pid, gid)]
