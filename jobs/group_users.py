@@ -42,7 +42,7 @@ def run(ctx: JobContext) -> dict:
                              f"`python -m jobs.paag_embeddings --run-date {run_date}` first")
         fits = fit_candidates(spark, emb_df, g, sizes=sizes)
         try:
-            gains = predicted_gain(emb_df, fits) if g.k_rule == "gain" else None
+            gains = predicted_gain(fits) if g.k_rule == "gain" else None
             chosen = choose_k({k: s for k, (_, s) in fits.items()}, products, g.min_group_size, gains, g.k_gain_share)
             assign = assignment_rows(spark, emb_df, fits, chosen).persist(StorageLevel.MEMORY_AND_DISK)
             fs = PAAG.load(settings.paag_dir(run_date)).features

@@ -26,6 +26,39 @@ def test_shapes_and_group_conditioning():
     assert not torch.allclose(out, other)  # same creatives, other groups: other scores
 
 
+def test_creatives_encoded_once_score_as_one_row_each(tmp_path):
+    """With ``item``, each creative's image and prompt are encoded once and every row takes its
+    creative's encoding: the same scores as the row-by-row inputs, and build_data keeps each
+    creative once."""
+    import pandas as pd
+    from PIL import Image
+
+    from osmf_models.grm.train import build_data
+
+    cfg = GRMConfig.tiny(group_dim=8)
+    torch.manual_seed(0)
+    model = GRM(cfg).eval()
+    g, i, t = _batch(cfg, n=3)
+    item = torch.tensor([2, 0, 2, 1, 0])
+    gx, off = torch.randn(5, 8), torch.randn(5)
+    with torch.no_grad():
+        assert torch.allclose(model(gx, i, t, off, item), model(gx, i[item], t[item], off), atol=1e-6)
+        assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(model.parts(gx, i, t, item), model.parts(gx, i[item], t[item])))
+
+    home = tmp_path
+    for c, rgb in (("c1", (255, 0, 0)), ("c2", (0, 0, 255))):
+        Image.new("RGB", (8, 8), rgb).save(home / f"{c}.png")
+    ctr = pd.DataFrame({"product_id": ["p"] * 4, "group_id": [0, 0, 1, 1], "creative_id": ["c1", "c2", "c1", "c2"],
+                        "clicks": [1, 2, 3, 4], "impressions": [10] * 4})
+    groups = pd.DataFrame({"product_id": ["p", "p"], "group_id": [0, 1], "features": [[0.0] * 8, [1.0] * 8]})
+    creatives = pd.DataFrame({"creative_id": ["c1", "c2"], "background_prompt": ["red wall", "blue sea"],
+                              "image_uri": ["c1.png", "c2.png"]})
+    pairs = pd.DataFrame(columns=["product_id", "group_id", "chosen_creative_id", "rejected_creative_id"])
+    data = build_data(ctr, groups, creatives, pairs, home, cfg)
+    assert data.I.shape[0] == 2 and data.T.shape[0] == 2 and data.item.tolist() == [0, 1, 0, 1]
+    assert data.I[0, 0].mean() > 0.9 and data.I[1, 2].mean() > 0.9  # c1 red, c2 blue
+
+
 def test_losses_match_their_formulas():
     logits = torch.tensor([0.3, -1.2, 2.0])
     clicks, imps = torch.tensor([3.0, 0.0, 9.0]), torch.tensor([10.0, 5.0, 12.0])
@@ -153,7 +186,7 @@ def test_the_residual_weight_is_chosen_on_validation_pairs_and_scores_with_it(tm
 
     offset = torch.tensor([0.25, 0.0, 0.25, 0.0])  # the group-blind order is the residual's reversed
     data = GRMData(pd.DataFrame({"clicks": np.zeros(4), "impressions": np.ones(4)}), pd.DataFrame(),
-                   *(torch.zeros(4, 1),) * 3, offset)
+                   *(torch.zeros(4, 1),) * 3, torch.arange(4), offset)
     follows = pd.DataFrame({"chosen_row": [1, 3], "rejected_row": [0, 2]})
     best, acc = choose_residual_scale(Fixed(), data, follows)
     assert best == 0.3 and acc[0.2] == 0.0 and acc[1.0] == 1.0  # 0.3: the first weight past the 0.25 gap

@@ -141,9 +141,9 @@ def test_vectorised_kmeans_is_the_per_product_fit_bit_for_bit(dim):
                 assert np.array_equal(C[i], ref_C), (k, max_iter, i)
     res = fit_block(X, [f"p{i}" for i in range(len(Xs))], counts, (2, 8), 7, 20)
     for i, x in enumerate(Xs):
-        lab, sil, min_size, groups, fitted = (r[own == i] if j == 0 else r[i] for j, r in enumerate(res[8]))
+        lab, sil, min_size, groups, fitted, _ = (r[own == i] if j == 0 else r[i] for j, r in enumerate(res[8]))
         assert fitted == (len(x) >= 8) and (not fitted or (lab >= 0).all())
-        lab, sil, min_size, groups, _ = (r[own == i] if j == 0 else r[i] for j, r in enumerate(res[2]))
+        lab, sil, min_size, groups, _, _ = (r[own == i] if j == 0 else r[i] for j, r in enumerate(res[2]))
         assert np.array_equal(lab, _reference_lloyd(x, _reference_seeds(x, 2, product_seed(7, f"p{i}", 2)), 20)[0])
         sizes = np.bincount(lab)
         assert (min_size, groups) == (sizes[sizes > 0].min(), (sizes > 0).sum())
@@ -349,27 +349,30 @@ def test_paag_training_events_are_a_fixed_sample_above_the_cap(ingested, setting
 
 
 def test_predicted_gain_is_each_groups_best_theme_summed(spark):
-    """``predicted_gain`` (Spark) equals its definition computed here with numpy: per product and K,
-    the sum over groups of the largest coordinate of the group's summed embedding, per user."""
+    """``predicted_gain`` (from the sums both engines keep) equals its definition computed here with
+    numpy from the assignments: per product and K, the sum over groups of the largest coordinate of
+    the group's summed embedding, per user."""
     from osmf.config.settings import GroupingConfig
     from osmf.grouping import fit_candidates, predicted_gain
 
     emb, emb_df = _tiny_audiences(spark)
-    fits = fit_candidates(spark, emb_df, GroupingConfig(k_candidates=(2, 3), min_group_size=5, engine="grouped"))
-    got = predicted_gain(emb_df, fits).set_index(["product_id", "k"])["gain"]
-    for pid, grp in emb.groupby("product_id"):
-        X = np.stack(grp["embedding"].to_numpy())
-        assert abs(got[pid, 1] - X.sum(0).max() / len(X)) < 1e-6
-        for k, (fit, _) in fits.items():
-            a = fit.assignments
-            a = a[a.product_id == pid].set_index("user_id").group_id
-            if a.empty:
-                assert (pid, k) not in got.index
-                continue
-            lab = a.loc[grp["user_id"]].to_numpy()
-            want = sum(X[lab == j].sum(0).max() for j in np.unique(lab)) / len(X)
-            assert abs(got[pid, k] - want) < 1e-6
-            assert got[pid, k] >= got[pid, 1] - 1e-6  # splitting never predicts less than one group
+    for engine in ("grouped", "mllib"):
+        fits = fit_candidates(spark, emb_df, GroupingConfig(k_candidates=(2, 3), min_group_size=5, engine=engine))
+        got = predicted_gain(fits).set_index(["product_id", "k"])["gain"]
+        assert got.index.is_unique
+        for pid, grp in emb.groupby("product_id"):
+            X = np.stack(grp["embedding"].to_numpy())
+            assert abs(got[pid, 1] - X.sum(0).max() / len(X)) < 1e-6, engine
+            for k, (fit, _) in fits.items():
+                a = fit.assignments
+                a = a[a.product_id == pid].set_index("user_id").group_id
+                if a.empty:
+                    assert (pid, k) not in got.index
+                    continue
+                lab = a.loc[grp["user_id"]].to_numpy()
+                want = sum(X[lab == j].sum(0).max() for j in np.unique(lab)) / len(X)
+                assert abs(got[pid, k] - want) < 1e-6, (engine, pid, k)
+                assert got[pid, k] >= got[pid, 1] - 1e-6  # splitting never predicts less than one group
 
 
 def test_gain_rule_takes_the_smallest_k_near_the_best_and_respects_min_group_size():

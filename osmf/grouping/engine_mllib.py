@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from osmf.grouping.frames import FitResult, arrow_columns, by_product, empty_fits, rows_of_k, split_products, whole_products
+from osmf.grouping.frames import FitResult, arrow_columns, by_product, click_gains, empty_fits, rows_of_k, split_products, whole_products
 from osmf.grouping.kmeans import BLOCK_ROWS, cluster_sums, kmeanspp_seeds, nearest, point_silhouettes, product_seed
 
 log = logging.getLogger("osmf.grouping")
@@ -243,7 +243,9 @@ def mllib_all_k(spark, emb_df, ks, seed: int, max_iter: int, products_per_fit: i
         nonempty = (n > 0).sum(1)
         sil[nonempty < 2] = np.nan
         mins = np.where(n > 0, n, np.iinfo(np.int64).max).min(1)
-        scores = pd.DataFrame({"product_id": products, "silhouette": sil, "min_size": mins, "k": nonempty})[has]
+        gain, gain_1 = click_gains(stats[k][1], n.sum(1))  # every user of a product with a model at K is assigned
+        scores = pd.DataFrame({"product_id": products, "silhouette": sil, "min_size": mins, "k": nonempty,
+                               "gain": gain, "gain_1": gain_1})[has]
         out[k] = (FitResult(rows_of_k(wide, k), nfits[k], (wide,)), scores.reset_index(drop=True))
     return out
 

@@ -49,29 +49,21 @@ def fit_candidates(spark, emb_df, g, ks=None, sizes: dict[str, int] | None = Non
     return out
 
 
-def predicted_gain(emb_df, fits: dict):
+def predicted_gain(fits: dict) -> pd.DataFrame:
     """product_id, k, gain: PAAG's own prediction of what K groups are worth. The embedding is each
     user's centred click log-odds over the themes, so the users of a group shown the group's best
     theme gain the largest coordinate of the group's summed embedding; ``gain`` is that summed over
     the groups, per audience user (K = 1: the whole audience as one group). No truth is involved:
-    only the embeddings and the candidate groups. One Spark job for every K."""
-    from functools import reduce
-
-    from pyspark.sql import functions as F
-
-    def per_product(df):
-        e = df.select("product_id", "group_id", F.posexplode("embedding").alias("pos", "v"))
-        return (e.groupBy("product_id", "group_id", "pos").agg(F.sum("v").alias("s"))
-                .groupBy("product_id", "group_id").agg(F.max("s").alias("m"))
-                .groupBy("product_id").agg(F.sum("m").alias("m")))
-
-    parts = [per_product(emb_df.withColumn("group_id", F.lit(0))).withColumn("k", F.lit(1))]
-    parts += [per_product(fit.rows.join(emb_df, ["product_id", "user_id"])).withColumn("k", F.lit(k))
-              for k, (fit, _) in fits.items()]
-    n = emb_df.groupBy("product_id").count()
-    out = reduce(lambda a, b: a.unionByName(b), parts).join(n, "product_id").toPandas()
-    # rounded: Spark adds in no fixed order, and a last-bit difference must not flip a choice on rerun
-    return out.assign(gain=(out["m"] / out["count"]).round(6))[["product_id", "k", "gain"]]
+    only the embeddings and the candidate groups. The engines compute it beside the silhouette, from
+    the groups' sums they already have (``osmf.grouping.frames.click_gains``): no Spark job here."""
+    scores = [sc.assign(k=k) for k, (_, sc) in fits.items() if len(sc)]
+    if not scores:
+        return pd.DataFrame({"product_id": pd.Series(dtype=str), "k": pd.Series(dtype=np.int64), "gain": pd.Series(dtype=float)})
+    sc = pd.concat(scores, ignore_index=True)
+    one = sc.drop_duplicates("product_id").assign(k=1, gain=lambda d: d["gain_1"])
+    out = pd.concat([one, sc], ignore_index=True)[["product_id", "k", "gain"]]
+    # rounded: sums in another order differ in the last bits, and that must not flip a choice
+    return out.assign(k=out["k"].astype(np.int64), gain=out["gain"].astype(float).round(6)).reset_index(drop=True)
 
 
 def choose_k(scores_by_k: dict[int, pd.DataFrame], products: list[str], min_group_size: int,

@@ -44,7 +44,16 @@ def rows_of_k(wide, k: int):
             .select("product_id", "user_id", F.col(f"g{k}").cast("int").alias("group_id")))
 
 
-_SCORE_COLUMNS = ["product_id", "silhouette", "min_size", "k"]
+_SCORE_COLUMNS = ["product_id", "silhouette", "min_size", "k", "gain", "gain_1"]
+
+
+def click_gains(S: np.ndarray, audience: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """PAAG's predicted click gain per audience user from the groups' summed embeddings ``S``
+    (P x K x d; an empty group sums to 0): (K groups, each shown its best theme: the sum over groups
+    of the largest coordinate of the group's sum; the whole audience as one group), each divided by
+    the audience size. See ``osmf.grouping.fit.predicted_gain``."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return S.max(2).sum(1) / audience, S.sum(1).max(1) / audience
 
 
 def empty_fits(spark, ks) -> dict[int, tuple]:

@@ -55,17 +55,22 @@ class GRM(nn.Module):
         self.head = nn.Sequential(nn.Linear(5 * h, h), nn.GELU(), nn.Linear(h, 1))
         self.blind_head = nn.Sequential(nn.Linear(2 * h, h), nn.GELU(), nn.Linear(h, 1))
 
-    def parts(self, group_x: torch.Tensor, image_x: torch.Tensor, text_x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(group-blind log-odds, the group's residual) per row."""
+    def parts(self, group_x: torch.Tensor, image_x: torch.Tensor, text_x: torch.Tensor,
+              item: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(group-blind log-odds, the group's residual) per row. With ``item``, ``image_x`` and
+        ``text_x`` hold each creative once and ``item`` gives every row's creative: a creative seen
+        by several groups is encoded once, not once per group."""
         g, i, t = self.group(group_x), self.image(image_x), self.text(text_x)
+        if item is not None:
+            i, t = i[item], t[item]
         return (self.blind_head(torch.cat([i, t], dim=-1)).squeeze(-1),
                 self.head(torch.cat([g * i, g * t, g, i, t], dim=-1)).squeeze(-1))
 
     def forward(self, group_x: torch.Tensor, image_x: torch.Tensor, text_x: torch.Tensor,
-                offset: torch.Tensor | None = None) -> torch.Tensor:
+                offset: torch.Tensor | None = None, item: torch.Tensor | None = None) -> torch.Tensor:
         """Click log-odds for the group: ``offset`` (the creative's observed group-blind log-odds,
-        when it has a history) or the blind head's, plus the group's residual."""
-        blind, resid = self.parts(group_x, image_x, text_x)
+        when it has a history) or the blind head's, plus the group's residual (``item``: as in ``parts``)."""
+        blind, resid = self.parts(group_x, image_x, text_x, item)
         if not self.cfg.residual:
             return resid
         return (blind if offset is None else offset) + self.cfg.residual_scale * resid

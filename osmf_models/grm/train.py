@@ -31,9 +31,10 @@ log = logging.getLogger("osmf.grm")
 class GRMData:
     rows: pd.DataFrame  # one row per (product, group, creative) with clicks, impressions, group features, prompt, image
     pairs: pd.DataFrame  # chosen_row, rejected_row (indices into rows), product_id, group_id
-    G: torch.Tensor
-    I: torch.Tensor
-    T: torch.Tensor
+    G: torch.Tensor  # per row
+    I: torch.Tensor  # per creative (each once): images
+    T: torch.Tensor  # per creative: prompt features
+    item: torch.Tensor  # per row: its creative's index into I and T
     offset: torch.Tensor  # per row: log-odds of the creative's CTR for its product, all groups together
 
 
@@ -48,10 +49,13 @@ def build_data(ctr: pd.DataFrame, groups: pd.DataFrame, creatives: pd.DataFrame,
         rejected_row=[idx.get(k, -1) for k in zip(pairs.product_id, pairs.group_id, pairs.rejected_creative_id)])
     p = p[(p.chosen_row >= 0) & (p.rejected_row >= 0)].reset_index(drop=True)
     G = torch.tensor(np.stack(rows["features"].to_numpy()), dtype=torch.float32)
-    I = torch.from_numpy(image_tensor([Path(home) / u for u in rows["image_uri"]], cfg.image_size))
-    T = torch.from_numpy(prompt_features(rows["background_prompt"], cfg.text_dim))
+    first, item = np.unique(rows["creative_id"].to_numpy(), return_index=True, return_inverse=True)[1:]
+    once = rows.iloc[first]  # each creative once: its image and prompt are the same for every group
+    I = torch.from_numpy(image_tensor([Path(home) / u for u in once["image_uri"]], cfg.image_size))
+    T = torch.from_numpy(prompt_features(once["background_prompt"], cfg.text_dim))
     ctr = np.clip(group_blind_scores(rows), 1e-4, 1 - 1e-4)
-    return GRMData(rows, p, G, I, T, torch.from_numpy(np.log(ctr / (1 - ctr)).astype(np.float32)))
+    return GRMData(rows, p, G, I, T, torch.from_numpy(item.astype(np.int64)),
+                   torch.from_numpy(np.log(ctr / (1 - ctr)).astype(np.float32)))
 
 
 def heldout_groups(rows: pd.DataFrame, fraction: float, seed: int) -> set:
@@ -113,7 +117,7 @@ def group_blind_scores(rows: pd.DataFrame) -> np.ndarray:
 def score(model: GRM, data: GRMData) -> np.ndarray:
     """Log-odds per row: the creative's observed group-blind log-odds plus the group's weighted residual."""
     model.eval()
-    return model(data.G, data.I, data.T, data.offset).numpy()
+    return model(data.G, data.I, data.T, data.offset, data.item).numpy()
 
 
 SCALE_GRID = tuple(i / 10 for i in range(11))  # residual_scale candidates, 0 (group-blind) .. 1
@@ -132,7 +136,7 @@ def _fit(data: GRMData, cfg: GRMConfig, rows: torch.Tensor, pairs: pd.DataFrame)
     losses = []
     for epoch in range(cfg.epochs):
         model.train()
-        blind, resid = model.parts(data.G, data.I, data.T)
+        blind, resid = model.parts(data.G, data.I, data.T, data.item)
         s = data.offset + resid if cfg.residual else resid  # residual=False: the absolute score of before (ablation)
         loss = grm_loss(s[rows], clicks[rows], impressions[rows], s[ch], s[rj], cfg.pair_weight)
         if cfg.residual:
@@ -151,7 +155,7 @@ def choose_residual_scale(model: GRM, data: GRMData, pairs: pd.DataFrame) -> tup
     validation groups the model was fitted without; ties to the smaller weight, so a residual that
     does not carry to unseen groups is dropped), and the pair accuracy per weight. Pair accuracy is
     what the GRM is for (best-of-N, the Group-DPO pairs) and what promotion compares."""
-    _, resid = model.parts(data.G, data.I, data.T)
+    _, resid = model.parts(data.G, data.I, data.T, data.item)
     acc = {a: float(np.mean(_correct((data.offset + a * resid).numpy(), pairs))) for a in SCALE_GRID}
     return min(SCALE_GRID, key=lambda a: (-round(acc[a], 9), a)), acc
 
