@@ -456,3 +456,19 @@ def test_a_theme_target_from_another_product_is_the_themes_creative_of_the_highe
     bad = dict(f, groups=f["groups"].assign(centroid=[[1.0, 0], [0, 1.0]]))
     with pytest.raises(ValueError, match="same `osmf regroup` run"):
         sft_targets(bad, "theme")
+
+
+def test_creative_lift_is_the_smoothed_ctr_over_the_products_and_follows_prior_strength():
+    """A creative's lift: its Beta-smoothed CTR (``osmf.data.smoothing``, prior at the product's CTR)
+    over the product's CTR; an unseen look lifts by 1, and the prior's weight is the setting's."""
+    from osmf.data.training import creative_lift
+
+    ctr = pd.DataFrame({"product_id": ["p", "p", "p", "p"], "group_id": [0, 1, 0, 1],
+                        "creative_id": ["a", "a", "b", "c"], "clicks": [10, 10, 0, 0], "impressions": [50, 50, 100, 0]})
+    p0 = (20 + 1) / (200 + 2)
+    for m in (0.0, 50.0, 1e9):
+        lift = creative_lift(ctr, m)
+        assert abs(lift["a"] - (20 + m * p0) / (100 + m) / p0) < 1e-12
+        assert abs(lift["b"] - (0 + m * p0) / (100 + m) / p0) < 1e-12
+        assert m == 0 or abs(lift["c"] - 1.0) < 1e-12  # no impressions: the prior alone
+    assert creative_lift(ctr, 0.0)["b"] == 0.0 and abs(creative_lift(ctr, 1e9)["a"] - 1) < 1e-6

@@ -72,22 +72,22 @@ class GroupData:
 
 
 SFT_TARGETS = ("theme", "observed")
-LIFT_PRIOR = 50.0  # pseudo-impressions at the product's CTR behind a creative's lift
-
-
-def creative_lift(ctr):
+def creative_lift(ctr, prior_strength: float = 50.0):
     """creative_id -> its CTR over all of its product's groups relative to the product's, Beta-smoothed
-    toward 1 (``LIFT_PRIOR`` pseudo-impressions): how much a look lifts whatever it is shown with."""
+    toward 1 (``prior_strength`` pseudo-impressions at the product's CTR: ``[grouping].prior_strength``,
+    the smoothing of ``group_creative_ctr``): how much a look lifts whatever it is shown with."""
     import pandas as pd
+
+    from osmf.data.smoothing import smoothed_ctr
 
     per = ctr.groupby(["product_id", "creative_id"], as_index=False)[["clicks", "impressions"]].sum()
     prod = per.groupby("product_id")[["clicks", "impressions"]].sum()
-    p0 = per["product_id"].map((prod["clicks"] + 1) / (prod["impressions"] + 2))
-    lift = (per["clicks"] + LIFT_PRIOR * p0) / (per["impressions"] + LIFT_PRIOR) / p0
-    return pd.Series(lift.to_numpy(), index=per["creative_id"])
+    p0 = per["product_id"].map((prod["clicks"] + 1) / (prod["impressions"] + 2)).to_numpy()
+    lift = smoothed_ctr(per["clicks"], per["impressions"], p0, prior_strength) / p0
+    return pd.Series(lift, index=per["creative_id"].to_numpy())
 
 
-def sft_targets(frames: dict, rule: str = "theme"):
+def sft_targets(frames: dict, rule: str = "theme", prior_strength: float = 50.0):
     """product_id, group_id, best_creative_id: the historical creative whose background is a group's
     G-MLLM target.
 
@@ -113,7 +113,7 @@ def sft_targets(frames: dict, rule: str = "theme"):
                          "(or set [models].sft_target = \"observed\")")
     theme_of = dict(zip(themes["creative_id"], themes["theme_index"].astype(int)))
     n_themes = int(themes["theme_index"].max()) + 1
-    lift = creative_lift(ctr)
+    lift = creative_lift(ctr, prior_strength)
     cre = frames["creatives"]
     cre = cre[cre["creative_id"].isin(theme_of)]
     own = cre.groupby("product_id")["creative_id"].apply(list).to_dict()
@@ -137,15 +137,16 @@ def sft_targets(frames: dict, rule: str = "theme"):
     return pd.DataFrame(rows, columns=["product_id", "group_id", "best_creative_id"])
 
 
-def group_data(pinned: Pinned, home: Path, target: str = "theme") -> GroupData:
+def group_data(pinned: Pinned, home: Path, target: str = "theme", prior_strength: float = 50.0) -> GroupData:
     from osmf_models.gmllm.data import group_examples, group_tensor
 
     f = pinned.frames
-    ex = group_examples(f["groups"], f["products"], f["creatives"], sft_targets(f, target))
+    ex = group_examples(f["groups"], f["products"], f["creatives"], sft_targets(f, target, prior_strength))
     return GroupData(pinned, ex, group_tensor(ex), Path(home))
 
 
 def load_group_data(lake, home: Path, run_date: str, versions: dict | None = None, target: str = "theme") -> GroupData:
     """``group_data(load_pinned(...))``: the run date's groups as G-MLLM examples, their targets by
-    ``sft_targets(rule=target)``."""
-    return group_data(load_pinned(lake, run_date, versions), home, target)
+    ``sft_targets(rule=target)``, the creatives' lift smoothed as ``group_creative_ctr`` is
+    (``[grouping].prior_strength`` of the lake's settings)."""
+    return group_data(load_pinned(lake, run_date, versions), home, target, lake.settings.grouping.prior_strength)

@@ -2,9 +2,9 @@
 the ``group_ctr`` job (the ``group_creative_ctr`` and ``group_preference_pairs`` tables) and by the
 grouping evaluation.
 
-Smoothing: the prior is centred on the product's overall CTR ``p0`` (clipped to [1e-4, 1 - 1e-4])
-with ``m`` pseudo-impressions: smoothed = (clicks + m p0) / (impressions + m); the 95% interval
-is the 2.5%/97.5% quantiles of the posterior Beta(clicks + m p0, impressions - clicks + m (1 - p0)).
+Smoothing (``osmf.data.smoothing``): the prior is centred on the product's overall CTR ``p0`` with
+``m`` pseudo-impressions: smoothed = (clicks + m p0) / (impressions + m); the 95% interval is the
+2.5%/97.5% quantiles of the posterior Beta(clicks + m p0, impressions - clicks + m (1 - p0)).
 """
 
 from __future__ import annotations
@@ -12,21 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-P0_CLIP = (1e-4, 1 - 1e-4)
-
-
-def beta_posterior(clicks, impressions, p0, prior_strength: float):
-    """(a, b) of the posterior Beta for each row; ``p0`` is clipped to ``P0_CLIP``."""
-    p0 = np.clip(np.asarray(p0, dtype=float), *P0_CLIP)
-    a = np.asarray(clicks, dtype=float) + prior_strength * p0
-    b = np.asarray(impressions, dtype=float) - np.asarray(clicks, dtype=float) + prior_strength * (1 - p0)
-    return a, b
-
-
-def smoothed_ctr(clicks, impressions, p0, prior_strength: float) -> np.ndarray:
-    """The posterior mean (clicks + m p0) / (impressions + m)."""
-    a, b = beta_posterior(clicks, impressions, p0, prior_strength)
-    return a / (a + b)
+from osmf.data.smoothing import P0_CLIP, beta_posterior, smoothed_ctr  # noqa: F401 (here for the callers)
 
 
 def smooth(ctr_rows: pd.DataFrame, prior_strength: float) -> pd.DataFrame:
