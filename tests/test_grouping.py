@@ -467,7 +467,8 @@ def test_creative_lift_is_the_smoothed_ctr_over_the_products_and_follows_prior_s
                         "creative_id": ["a", "a", "b", "c"], "clicks": [10, 10, 0, 0], "impressions": [50, 50, 100, 0]})
     p0 = (20 + 1) / (200 + 2)
     for m in (0.0, 50.0, 1e9):
-        lift = creative_lift(ctr, m)
+        with np.errstate(invalid="ignore"):  # m = 0: the unseen look's 0 / 0
+            lift = creative_lift(ctr, m)
         assert abs(lift["a"] - (20 + m * p0) / (100 + m) / p0) < 1e-12
         assert abs(lift["b"] - (0 + m * p0) / (100 + m) / p0) < 1e-12
         assert m == 0 or abs(lift["c"] - 1.0) < 1e-12  # no impressions: the prior alone
