@@ -49,16 +49,18 @@ def per_seed(folders: list[Path]) -> None:
           "| best style | GRM vs group-blind [gain 95%] | ARI | chosen K |")
     print("|---|---|---|---|---|---|---|---|---|")
     for f in folders:
-        for p in sorted(f.glob("seed*/reports/ab_*.json"), key=lambda q: int(q.parts[-3][4:])):
+        for p in sorted(f.glob("seed*/reports/ab_*.json"), key=lambda q: (len(q.parts[-3]), q.parts[-3])):
             r = json.loads(p.read_text())
             lo, hi = r["lift_vs_one_size_oracle_ci"]
-            g = r.get("grm_pair_accuracy_gain_ci") or [float("nan")] * 2
+            nan = float("nan")  # a GRM without held-out pairs reports no accuracy and no interval
+            g = [nan if v is None else v for v in (r.get("grm_pair_accuracy_gain_ci") or [None, None])]
+            grm, blind = (nan if r.get(k) is None else r[k] for k in ("grm_pair_accuracy", "grm_baseline_pair_accuracy"))
             arms = " / ".join(f"{r[k]:.4f}" for k in ("ctr_one_size", "ctr_one_size_oracle"))
             arms += f" / **{r['ctr_osmf']:.4f}** / " + " / ".join(
                 f"{r[k]:.4f}" for k in ("ctr_group_best_historical", "ctr_group_ceiling", "ctr_oracle"))
             print(f"| {f.name} {p.parts[-3][4:]} | {arms} | **{r['lift_vs_one_size_oracle']:+.1%} [{lo:+.1%}, {hi:+.1%}]** "
                   f"| {r['ceiling_share']:.3f} | {r['osmf_reach']:.3f} / {r['osmf_reach_historical']:.3f} "
-                  f"| {r['osmf_best_style_share']:.1%} | {r['grm_pair_accuracy']:.3f} vs {r['grm_baseline_pair_accuracy']:.3f} "
+                  f"| {r['osmf_best_style_share']:.1%} | {grm:.3f} vs {blind:.3f} "
                   f"[{g[0]:+.3f}, {g[1]:+.3f}] | {r.get('grouping', {}).get('ari_product_aware', float('nan')):.3f} "
                   f"| {chosen_k([r])} |")
 

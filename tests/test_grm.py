@@ -30,10 +30,13 @@ def test_creatives_encoded_once_score_as_one_row_each(tmp_path):
     """With ``item``, each creative's image and prompt are encoded once and every row takes its
     creative's encoding: the same scores as the row-by-row inputs, and build_data keeps each
     creative once."""
+    import numpy as np
     import pandas as pd
     from PIL import Image
 
-    from osmf_models.grm.train import build_data
+    from osmf_models.common import image_tensor
+    from osmf_models.grm.model import prompt_features
+    from osmf_models.grm.train import build_data, score
 
     cfg = GRMConfig.tiny(group_dim=8)
     torch.manual_seed(0)
@@ -45,18 +48,27 @@ def test_creatives_encoded_once_score_as_one_row_each(tmp_path):
         assert torch.allclose(model(gx, i, t, off, item), model(gx, i[item], t[item], off), atol=1e-6)
         assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(model.parts(gx, i, t, item), model.parts(gx, i[item], t[item])))
 
-    home = tmp_path
-    for c, rgb in (("c1", (255, 0, 0)), ("c2", (0, 0, 255))):
+    home = tmp_path  # creative ids out of row order: "z" comes first in the rows, last when sorted
+    colours = {"z": (255, 0, 0), "a": (0, 0, 255), "m": (0, 255, 0)}
+    for c, rgb in colours.items():
         Image.new("RGB", (8, 8), rgb).save(home / f"{c}.png")
-    ctr = pd.DataFrame({"product_id": ["p"] * 4, "group_id": [0, 0, 1, 1], "creative_id": ["c1", "c2", "c1", "c2"],
-                        "clicks": [1, 2, 3, 4], "impressions": [10] * 4})
-    groups = pd.DataFrame({"product_id": ["p", "p"], "group_id": [0, 1], "features": [[0.0] * 8, [1.0] * 8]})
-    creatives = pd.DataFrame({"creative_id": ["c1", "c2"], "background_prompt": ["red wall", "blue sea"],
-                              "image_uri": ["c1.png", "c2.png"]})
+    ctr = pd.DataFrame({"product_id": ["p1", "p1", "p2", "p2", "p2", "p1"], "group_id": [0, 1, 0, 1, 1, 0],
+                        "creative_id": ["z", "z", "a", "a", "m", "m"], "clicks": [1, 2, 3, 4, 5, 6], "impressions": [10] * 6})
+    groups = pd.DataFrame({"product_id": ["p1", "p1", "p2", "p2"], "group_id": [0, 1, 0, 1],
+                           "features": [[0.0] * 8, [1.0] * 8, [-1.0] * 8, [0.5] * 8]})
+    creatives = pd.DataFrame({"creative_id": ["z", "a", "m"], "background_prompt": ["red wall", "blue sea", "green park"],
+                              "image_uri": ["z.png", "a.png", "m.png"]})
     pairs = pd.DataFrame(columns=["product_id", "group_id", "chosen_creative_id", "rejected_creative_id"])
     data = build_data(ctr, groups, creatives, pairs, home, cfg)
-    assert data.I.shape[0] == 2 and data.T.shape[0] == 2 and data.item.tolist() == [0, 1, 0, 1]
-    assert data.I[0, 0].mean() > 0.9 and data.I[1, 2].mean() > 0.9  # c1 red, c2 blue
+    assert data.I.shape[0] == data.T.shape[0] == 3 and len(data.item) == len(data.rows) == 6
+    rows_I = torch.from_numpy(image_tensor([home / u for u in data.rows["image_uri"]], cfg.image_size))
+    rows_T = torch.from_numpy(prompt_features(data.rows["background_prompt"], cfg.text_dim))
+    for r, c in enumerate(data.rows["creative_id"]):  # every row's encoding inputs are its own creative's
+        assert torch.equal(data.I[data.item[r]], rows_I[r]) and torch.equal(data.T[data.item[r]], rows_T[r]), c
+        assert data.I[data.item[r], colours[c].index(255)].mean() > 0.9  # the channel of the creative's colour
+    with torch.no_grad():  # the scores equal a forward pass on the row-by-row inputs
+        want = model(data.G, rows_I, rows_T, data.offset).numpy()
+    assert np.allclose(score(model, data), want, atol=1e-6)
 
 
 def test_losses_match_their_formulas():

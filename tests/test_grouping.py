@@ -356,8 +356,8 @@ def test_predicted_gain_is_each_groups_best_theme_summed(spark):
     from osmf.grouping import fit_candidates, predicted_gain
 
     emb, emb_df = _tiny_audiences(spark)
-    for engine in ("grouped", "mllib"):
-        fits = fit_candidates(spark, emb_df, GroupingConfig(k_candidates=(2, 3), min_group_size=5, engine=engine))
+    for engine in ("grouped", "mllib"):  # K = 5: the 3-user audience has no fit there
+        fits = fit_candidates(spark, emb_df, GroupingConfig(k_candidates=(2, 3, 5), min_group_size=5, engine=engine))
         got = predicted_gain(fits).set_index(["product_id", "k"])["gain"]
         assert got.index.is_unique
         for pid, grp in emb.groupby("product_id"):
@@ -472,4 +472,9 @@ def test_creative_lift_is_the_smoothed_ctr_over_the_products_and_follows_prior_s
         assert abs(lift["a"] - (20 + m * p0) / (100 + m) / p0) < 1e-12
         assert abs(lift["b"] - (0 + m * p0) / (100 + m) / p0) < 1e-12
         assert m == 0 or abs(lift["c"] - 1.0) < 1e-12  # no impressions: the prior alone
-    assert creative_lift(ctr, 0.0)["b"] == 0.0 and abs(creative_lift(ctr, 1e9)["a"] - 1) < 1e-6
+    assert lift["b"] > 0 and abs(creative_lift(ctr, 1e9)["a"] - 1) < 1e-6
+    # a product with no click on many impressions: its CTR is clipped (osmf.data.smoothing.P0_CLIP)
+    # on both sides of the ratio, so an unseen look still lifts by exactly 1
+    cold = pd.DataFrame({"product_id": ["q", "q"], "group_id": [0, 0], "creative_id": ["d", "e"],
+                         "clicks": [0, 0], "impressions": [50_000, 0]})
+    assert abs(creative_lift(cold, 50.0)["e"] - 1.0) < 1e-12 and creative_lift(cold, 50.0)["d"] < 0.01

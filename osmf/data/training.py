@@ -78,11 +78,13 @@ def creative_lift(ctr, prior_strength: float = 50.0):
     the smoothing of ``group_creative_ctr``): how much a look lifts whatever it is shown with."""
     import pandas as pd
 
-    from osmf.data.smoothing import smoothed_ctr
+    import numpy as np
+
+    from osmf.data.smoothing import P0_CLIP, smoothed_ctr
 
     per = ctr.groupby(["product_id", "creative_id"], as_index=False)[["clicks", "impressions"]].sum()
     prod = per.groupby("product_id")[["clicks", "impressions"]].sum()
-    p0 = per["product_id"].map((prod["clicks"] + 1) / (prod["impressions"] + 2)).to_numpy()
+    p0 = np.clip(per["product_id"].map((prod["clicks"] + 1) / (prod["impressions"] + 2)).to_numpy(), *P0_CLIP)
     lift = smoothed_ctr(per["clicks"], per["impressions"], p0, prior_strength) / p0
     return pd.Series(lift, index=per["creative_id"].to_numpy())
 

@@ -23,7 +23,8 @@ def fit_candidates(spark, emb_df, g, ks=None, sizes: dict[str, int] | None = Non
     """{K: (FitResult, scores DataFrame)} for every candidate K, with the engine ``g.engine``:
     ``mllib``, ``grouped``, or ``auto`` (products with >= ``g.mllib_min_users`` users to MLlib, the
     rest grouped; ``sizes``: the audience sizes, when the caller has them). Scores: product_id,
-    silhouette, min_size, k (non-empty groups)."""
+    silhouette, min_size, k (non-empty groups), gain and gain_1 (PAAG's predicted click gain of the
+    K groups and of one group: ``predicted_gain``)."""
     from pyspark.sql import functions as F
 
     ks = tuple(sorted(set(ks or g.k_candidates)))
