@@ -72,13 +72,14 @@ class GroupData:
 
 
 SFT_TARGETS = ("theme", "observed")
+
+
 def creative_lift(ctr, prior_strength: float = 50.0):
     """creative_id -> its CTR over all of its product's groups relative to the product's, Beta-smoothed
     toward 1 (``prior_strength`` pseudo-impressions at the product's CTR: ``[grouping].prior_strength``,
     the smoothing of ``group_creative_ctr``): how much a look lifts whatever it is shown with."""
-    import pandas as pd
-
     import numpy as np
+    import pandas as pd
 
     from osmf.data.smoothing import P0_CLIP, smoothed_ctr
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from osmf.grouping.ctr import smoothed_ctr
+from osmf.data.smoothing import smoothed_ctr
 
 log = logging.getLogger("osmf.evaluate")
 

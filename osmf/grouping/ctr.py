@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from osmf.data.smoothing import P0_CLIP, beta_posterior, smoothed_ctr  # noqa: F401 (here for the callers)
+from osmf.data.smoothing import beta_posterior
 
 
 def smooth(ctr_rows: pd.DataFrame, prior_strength: float) -> pd.DataFrame:
